@@ -1,0 +1,51 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/random.h"
+#include "pki/certificate.h"
+#include "pki/certificate_request.h"
+#include "pki/key.h"
+
+namespace fleetgate::pki {
+
+// What goes into a certificate the authority issues.
+struct IssueProfile {
+  DistinguishedName subject;
+  TimePoint not_before;
+  TimePoint not_after;
+  bool is_ca = false;
+  std::optional<int> path_length;    // for CA certificates
+  std::vector<std::string> dns_names;  // subjectAltName DNS entries
+  std::vector<std::string> ip_addresses;  // subjectAltName IP entries, textual
+  bool server_auth = false;  // extendedKeyUsage serverAuth (else clientAuth for leaves)
+};
+
+// A certificate plus the key that signs with it. Issues X.509 v3 certificates with a
+// random 128-bit serial, SHA-256 signatures, SKI/AKI, key usage appropriate to the profile.
+class CertificateAuthority {
+ public:
+  CertificateAuthority(Certificate certificate, PrivateKey key);
+
+  // A self-signed CA certificate for `key`.
+  static Result<Certificate> selfSign(const PrivateKey& key, const IssueProfile& profile,
+                                      Random& random);
+
+  Result<Certificate> issue(const std::string& subject_public_key_der, const IssueProfile& profile,
+                            Random& random) const;
+  Result<Certificate> issueForRequest(const CertificateRequest& request,
+                                      const IssueProfile& profile, Random& random) const;
+
+  const Certificate& certificate() const { return certificate_; }
+  const PrivateKey& key() const { return key_; }
+
+ private:
+  Certificate certificate_;
+  PrivateKey key_;
+};
+
+}  // namespace fleetgate::pki
