@@ -124,10 +124,11 @@ using Status = Result<void>;
 #define FG_CONCAT(a, b) FG_CONCAT_INNER(a, b)
 
 // Returns the error of a Result/Status expression from the enclosing function.
-#define FG_RETURN_IF_ERROR(expr)                                         \
-  do {                                                                   \
-    auto fg_status_ = (expr);                                            \
-    if (!fg_status_.ok()) return std::move(fg_status_).error();          \
+#define FG_RETURN_IF_ERROR(expr) FG_RETURN_IF_ERROR_IMPL(FG_CONCAT(fg_status_, __LINE__), expr)
+#define FG_RETURN_IF_ERROR_IMPL(tmp, expr)            \
+  do {                                                \
+    auto tmp = (expr);                                \
+    if (!tmp.ok()) return std::move(tmp).error();     \
   } while (0)
 
 // `FG_ASSIGN_OR_RETURN(auto x, makeX());` declares x from the value or returns the error.

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "cli/data_dir.h"
+
+namespace fleetgate::cli {
+
+struct InitOptions {
+  std::string data_dir;
+  std::optional<std::string> account_id;
+  std::optional<std::string> region;
+  std::optional<std::string> endpoint_prefix;
+  std::optional<std::string> access_key_id;
+  std::optional<std::string> secret_access_key;
+  std::optional<std::string> domain;
+  std::string ca_key_type = "ec";      // device CA: ec | rsa
+  std::string issued_key_type = "rsa";  // CreateKeysAndCertificate: rsa | ec
+  std::optional<int> api_port;
+};
+int runInit(const InitOptions& options);
+
+struct ServeOptions {
+  std::string data_dir;
+  std::optional<std::string> api_bind_address;
+  std::optional<int> api_port;
+  std::optional<std::string> port_file;  // the bound API port is written here
+  int threads = 0;
+  std::size_t key_pool_size = 16;
+};
+int runServe(const ServeOptions& options);
+
+struct AccountOptions {
+  std::string data_dir;
+  std::string account_id;
+  std::optional<std::string> region;
+  std::optional<std::string> endpoint_prefix;
+  std::optional<std::string> access_key_id;
+  std::optional<std::string> secret_access_key;
+  bool yes = false;  // skip the confirmation prompt
+};
+int runAccountCreate(const AccountOptions& options);
+int runAccountList(const std::string& data_dir);
+int runAccountReset(const AccountOptions& options);
+int runAccountDelete(const AccountOptions& options);
+
+}  // namespace fleetgate::cli

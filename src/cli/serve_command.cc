@@ -1,0 +1,84 @@
+// `fleetgate serve`: the control plane (and, later, the broker) on one data directory.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+
+#include "api/control_plane.h"
+#include "cli/commands.h"
+#include "cli/setup.h"
+#include "http/http_server.h"
+
+namespace fleetgate::cli {
+namespace {
+
+Status writePortFile(const std::string& path, std::uint16_t port) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out) return internalError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);  // readers never see a half-written file
+  if (ec) return internalError("cannot rename " + tmp + ": " + ec.message());
+  return {};
+}
+
+}  // namespace
+
+int runServe(const ServeOptions& options) {
+  DataDir dir(options.data_dir);
+  if (!dir.initialized()) {
+    std::fprintf(stderr, "fleetgate: %s is not initialized; run `fleetgate init --data-dir %s`\n",
+                 options.data_dir.c_str(), options.data_dir.c_str());
+    return 1;
+  }
+  auto config = dir.loadConfig();
+  if (!config.ok()) return fail(config.error());
+  auto lock = DataDirLock::tryAcquire(dir);
+  if (!lock.ok()) return fail(lock.error());
+  if (!*lock) {
+    std::fprintf(stderr, "fleetgate: another fleetgate process is serving %s\n",
+                 options.data_dir.c_str());
+    return 1;
+  }
+
+  // Block the stop signals before any thread starts so only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto services = Services::open(dir, *config, options.key_pool_size);
+  if (!services.ok()) return fail(services.error());
+  Services& s = **services;
+
+  api::ControlPlane control_plane(s.registry(), s.events(), s.clock(), s.random(),
+                                  api::ControlPlaneOptions{config->domain});
+  http::ServerOptions http_options;
+  http_options.bind_address = options.api_bind_address.value_or(config->api_bind_address);
+  http_options.port = static_cast<std::uint16_t>(options.api_port.value_or(config->api_port));
+  http_options.certificate_chain_file = dir.serverCertificate().string();
+  http_options.private_key_file = dir.serverKey().string();
+  http_options.threads = options.threads;
+  http::Server server(
+      http_options, [&](const http::Request& r) { return control_plane.handle(r); },
+      [&](const Error& e) { return control_plane.errorResponse(e); });
+  if (auto started = server.start(); !started.ok()) return fail(started.error());
+  spdlog::info("control plane listening on https://{}:{}", http_options.bind_address,
+               server.port());
+  if (options.port_file) {
+    if (auto w = writePortFile(*options.port_file, server.port()); !w.ok()) return fail(w.error());
+  }
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("received signal {}, stopping", signal_number);
+  server.stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace fleetgate::cli

@@ -1,0 +1,190 @@
+#include "store/sqlite_database.h"
+
+#include <sqlite3.h>
+
+#include <string>
+#include <unordered_map>
+
+namespace fleetgate::store {
+namespace {
+
+Error sqliteError(sqlite3* db, std::string_view what) {
+  return internalError(std::string(what) + ": " + sqlite3_errmsg(db));
+}
+
+}  // namespace
+
+// One sqlite3 handle with its prepared-statement cache. Used by one thread at a time.
+struct SqliteDatabase::Connection final : Transaction {
+  sqlite3* db = nullptr;
+  std::unordered_map<std::string, sqlite3_stmt*> statements;
+
+  ~Connection() override {
+    for (auto& [sql, stmt] : statements) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db);
+  }
+
+  Status execScript(const char* sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+      std::string cause = message ? message : "unknown";
+      sqlite3_free(message);
+      return internalError(std::string("sqlite: ") + cause);
+    }
+    return {};
+  }
+
+  Result<sqlite3_stmt*> prepare(std::string_view sql, const std::vector<Value>& params) {
+    auto it = statements.find(std::string(sql));
+    sqlite3_stmt* stmt = nullptr;
+    if (it != statements.end()) {
+      stmt = it->second;
+    } else {
+      if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                             &stmt, nullptr) != SQLITE_OK) {
+        return sqliteError(db, "prepare " + std::string(sql));
+      }
+      statements.emplace(std::string(sql), stmt);
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      int index = static_cast<int>(i + 1);
+      const Value& v = params[i];
+      int rc;
+      if (std::holds_alternative<std::nullptr_t>(v)) {
+        rc = sqlite3_bind_null(stmt, index);
+      } else if (auto* n = std::get_if<std::int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt, index, *n);
+      } else if (auto* d = std::get_if<double>(&v)) {
+        rc = sqlite3_bind_double(stmt, index, *d);
+      } else {
+        const auto& s = std::get<std::string>(v);
+        rc = sqlite3_bind_text64(stmt, index, s.data(), s.size(), SQLITE_STATIC, SQLITE_UTF8);
+      }
+      if (rc != SQLITE_OK) return sqliteError(db, "bind");
+    }
+    return stmt;
+  }
+
+  Result<std::int64_t> exec(std::string_view sql, const std::vector<Value>& params) override {
+    FG_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, prepare(sql, params));
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    }
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) return sqliteError(db, "exec " + std::string(sql));
+    return static_cast<std::int64_t>(sqlite3_changes64(db));
+  }
+
+  Result<std::vector<Row>> query(std::string_view sql, const std::vector<Value>& params) override {
+    FG_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, prepare(sql, params));
+    std::vector<Row> rows;
+    int rc;
+    const int columns = sqlite3_column_count(stmt);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      std::vector<Value> values;
+      values.reserve(static_cast<std::size_t>(columns));
+      for (int c = 0; c < columns; ++c) {
+        switch (sqlite3_column_type(stmt, c)) {
+          case SQLITE_NULL: values.emplace_back(nullptr); break;
+          case SQLITE_INTEGER: values.emplace_back(std::int64_t{sqlite3_column_int64(stmt, c)}); break;
+          case SQLITE_FLOAT: values.emplace_back(sqlite3_column_double(stmt, c)); break;
+          default: {
+            const auto* text = reinterpret_cast<const char*>(sqlite3_column_blob(stmt, c));
+            int size = sqlite3_column_bytes(stmt, c);
+            values.emplace_back(std::string(text ? text : "", static_cast<std::size_t>(size)));
+          }
+        }
+      }
+      rows.emplace_back(std::move(values));
+    }
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) return sqliteError(db, "query " + std::string(sql));
+    return rows;
+  }
+};
+
+namespace {
+
+Result<std::unique_ptr<SqliteDatabase::Connection>> openConnection(const std::filesystem::path& file,
+                                                                   bool create) {
+  auto conn = std::make_unique<SqliteDatabase::Connection>();
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+  if (sqlite3_open_v2(file.c_str(), &conn->db, flags, nullptr) != SQLITE_OK) {
+    return internalError("cannot open " + file.string() + ": " + sqlite3_errmsg(conn->db));
+  }
+  sqlite3_busy_timeout(conn->db, 10000);
+  FG_RETURN_IF_ERROR(conn->execScript(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
+  return conn;
+}
+
+}  // namespace
+
+SqliteDatabase::~SqliteDatabase() = default;
+
+Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::open(
+    const std::filesystem::path& file, std::span<const Migration> migrations) {
+  std::unique_ptr<SqliteDatabase> db(new SqliteDatabase());
+  db->file_ = file;
+  FG_ASSIGN_OR_RETURN(db->writer_, openConnection(file, true));
+  Connection& w = *db->writer_;
+  FG_RETURN_IF_ERROR(w.execScript(
+      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at INTEGER "
+      "NOT NULL DEFAULT (unixepoch()))"));
+  FG_RETURN_IF_ERROR(db->write([&](Transaction& tx) -> Status {
+    FG_ASSIGN_OR_RETURN(auto row, tx.queryOne("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+    int current = static_cast<int>(row->integer(0));
+    for (const Migration& m : migrations) {
+      if (m.version <= current) continue;
+      FG_RETURN_IF_ERROR(w.execScript(std::string(m.sql).c_str()));
+      FG_RETURN_IF_ERROR(
+          tx.exec("INSERT INTO schema_version (version) VALUES (?)", {std::int64_t{m.version}}));
+      current = m.version;
+    }
+    db->schema_version_ = current;
+    return {};
+  }));
+  return db;
+}
+
+Status SqliteDatabase::write(const std::function<Status(Transaction&)>& body) {
+  std::lock_guard lock(writer_mutex_);
+  Connection& c = *writer_;
+  FG_RETURN_IF_ERROR(c.execScript("BEGIN IMMEDIATE"));
+  Status status = body(c);
+  if (!status.ok()) {
+    (void)c.execScript("ROLLBACK");
+    return status;
+  }
+  if (Status committed = c.execScript("COMMIT"); !committed.ok()) {
+    (void)c.execScript("ROLLBACK");
+    return committed;
+  }
+  return {};
+}
+
+Status SqliteDatabase::read(const std::function<Status(Transaction&)>& body) {
+  std::unique_ptr<Connection> conn;
+  {
+    std::lock_guard lock(readers_mutex_);
+    if (!idle_readers_.empty()) {
+      conn = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+    }
+  }
+  if (!conn) {
+    FG_ASSIGN_OR_RETURN(conn, openConnection(file_, false));
+  }
+  Status status = conn->execScript("BEGIN");
+  if (status.ok()) {
+    status = body(*conn);
+    (void)conn->execScript("COMMIT");
+  }
+  std::lock_guard lock(readers_mutex_);
+  idle_readers_.push_back(std::move(conn));
+  return status;
+}
+
+}  // namespace fleetgate::store
