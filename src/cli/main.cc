@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--api-bind", serve.api_bind_address, "Control plane address");
   serve_cmd->add_option("--api-port", serve.api_port, "Control plane port; 0 picks a free one");
   serve_cmd->add_option("--port-file", serve.port_file, "Write the bound control plane port here");
-  serve_cmd->add_option("--threads", serve.threads, "I/O threads (0 = one per core)");
+  serve_cmd->add_option("--threads", serve.threads, "Request threads (0 = 8 per core)");
   serve_cmd->add_option("--key-pool", serve.key_pool_size, "Pre-generated keys kept ready (16)");
 
   AccountOptions account;

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 
@@ -149,20 +150,72 @@ Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::open(
   return db;
 }
 
+struct SqliteDatabase::PendingWrite {
+  const std::function<Status(Transaction&)>* body;
+  Status result;
+  bool done = false;
+};
+
+namespace {
+// Bounds how much one commit carries, so a burst cannot make one caller wait for thousands.
+constexpr std::size_t kMaxBatch = 128;
+}  // namespace
+
 Status SqliteDatabase::write(const std::function<Status(Transaction&)>& body) {
-  std::lock_guard lock(writer_mutex_);
+  PendingWrite me{&body, {}, false};
+  std::unique_lock lock(queue_mutex_);
+  queue_.push_back(&me);
+  while (!me.done) {
+    if (leader_active_) {
+      batch_done_.wait(lock);
+      continue;
+    }
+    leader_active_ = true;
+    std::size_t n = std::min(queue_.size(), kMaxBatch);
+    std::vector<PendingWrite*> batch(queue_.begin(), queue_.begin() + static_cast<long>(n));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));
+    lock.unlock();
+    commitBatch(batch);
+    lock.lock();
+    for (PendingWrite* w : batch) w->done = true;
+    leader_active_ = false;
+    batch_done_.notify_all();
+  }
+  return std::move(me.result);
+}
+
+void SqliteDatabase::commitBatch(const std::vector<PendingWrite*>& batch) {
   Connection& c = *writer_;
-  FG_RETURN_IF_ERROR(c.execScript("BEGIN IMMEDIATE"));
-  Status status = body(c);
-  if (!status.ok()) {
+  auto failAll = [&](const Status& status) {
+    for (PendingWrite* w : batch) w->result = status;
+  };
+  if (Status begun = c.execScript("BEGIN IMMEDIATE"); !begun.ok()) return failAll(begun);
+  bool any_ok = false;
+  for (PendingWrite* w : batch) {
+    if (batch.size() == 1) {
+      w->result = (*w->body)(c);
+    } else {
+      // Each write keeps all-or-nothing semantics inside the shared transaction.
+      if (Status s = c.execScript("SAVEPOINT w"); !s.ok()) {
+        w->result = s;
+        continue;
+      }
+      w->result = (*w->body)(c);
+      if (!w->result.ok()) (void)c.execScript("ROLLBACK TO w");
+      (void)c.execScript("RELEASE w");
+    }
+    any_ok = any_ok || w->result.ok();
+  }
+  if (!any_ok) {
     (void)c.execScript("ROLLBACK");
-    return status;
+    return;
   }
   if (Status committed = c.execScript("COMMIT"); !committed.ok()) {
     (void)c.execScript("ROLLBACK");
-    return committed;
+    for (PendingWrite* w : batch) {
+      if (w->result.ok()) w->result = committed;
+    }
   }
-  return {};
 }
 
 Status SqliteDatabase::read(const std::function<Status(Transaction&)>& body) {

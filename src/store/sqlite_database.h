@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -11,8 +12,10 @@
 namespace fleetgate::store {
 
 // SQLite in WAL mode with synchronous=FULL, so an acknowledged write survives a crash.
-// Writes go through one connection (SQLite serializes writers anyway); reads use a small pool
-// of connections that run beside the writer.
+// Writes go through one connection (SQLite serializes writers anyway) with group commit:
+// writes that arrive while a commit is syncing are run together, each inside its own
+// savepoint (so each is still all-or-nothing), and made durable by one fsync. Reads use a
+// small pool of connections that run beside the writer.
 class SqliteDatabase final : public Database {
  public:
   // Opens (creating if missing) and applies the migrations not yet recorded in schema_version.
@@ -31,8 +34,15 @@ class SqliteDatabase final : public Database {
 
   std::filesystem::path file_;
   int schema_version_ = 0;
+  struct PendingWrite;
+  void commitBatch(const std::vector<PendingWrite*>& batch);
+
   std::unique_ptr<Connection> writer_;
-  std::mutex writer_mutex_;
+  // Group commit: writes queue here; one caller at a time leads a batch to commit.
+  std::mutex queue_mutex_;
+  std::condition_variable batch_done_;
+  std::vector<PendingWrite*> queue_;
+  bool leader_active_ = false;
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;
 };
