@@ -77,20 +77,27 @@ Result<registry::Account> ControlPlane::authenticate(const http::Request& reques
 http::Response ControlPlane::handle(const http::Request& request) {
   auto account = authenticate(request);
   if (!account.ok()) return errorResponse(account.error());
+  return dispatch(request, std::move(account).value());
+}
+
+http::Response ControlPlane::dispatch(const http::Request& request, registry::Account account) {
   auto match = router_.match(request.method, request.path);
   if (!match.ok()) return errorResponse(match.error());
   auto query = parseQuery(request.query);
   if (!query.ok()) return errorResponse(query.error());
 
-  ApiRequest api_request(request, std::move(account).value(), std::move(match->params),
+  ApiRequest api_request(request, std::move(account), std::move(match->params),
                          std::move(query).value());
   Result<Json> result = match->route->handler(api_request);
   if (!result.ok()) {
-    if (!result.error().cause().empty()) {
-      spdlog::warn("{} failed: {} ({})", match->route->operation, result.error().name(),
-                   result.error().cause());
+    const Error& e = result.error();
+    // Client mistakes are routine; only our own failures deserve attention in the log.
+    if (e.httpStatus() >= 500) {
+      spdlog::error("{} failed: {} ({})", match->route->operation, e.name(), e.cause());
+    } else if (!e.cause().empty()) {
+      spdlog::debug("{} refused: {} ({})", match->route->operation, e.name(), e.cause());
     }
-    return errorResponse(result.error());
+    return errorResponse(e);
   }
   http::Response response;
   response.headers.emplace_back("x-amzn-RequestId", random_.uuid());

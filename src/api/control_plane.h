@@ -25,6 +25,8 @@ class ControlPlane {
                Random& random, ControlPlaneOptions options);
 
   http::Response handle(const http::Request& request);
+  // Everything after authentication: routing, parsing, the operation, rendering.
+  http::Response dispatch(const http::Request& request, registry::Account account);
   // The AWS error shape for a failure; also used by the HTTP server for refusals it makes.
   http::Response errorResponse(const Error& error);
 
