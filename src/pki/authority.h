@@ -30,6 +30,9 @@ struct IssueProfile {
 class CertificateAuthority {
  public:
   CertificateAuthority(Certificate certificate, PrivateKey key);
+  // Like the constructor, but checks that `key` belongs to `certificate` and that the
+  // certificate is a CA (basicConstraints CA:TRUE). For CAs loaded from files or a store.
+  static Result<CertificateAuthority> create(Certificate certificate, PrivateKey key);
 
   // A self-signed CA certificate for `key`.
   static Result<Certificate> selfSign(const PrivateKey& key, const IssueProfile& profile,
@@ -46,6 +49,7 @@ class CertificateAuthority {
  private:
   Certificate certificate_;
   PrivateKey key_;
+  std::string key_id_;  // authorityKeyIdentifier of every certificate this CA issues
 };
 
 }  // namespace fleetgate::pki

@@ -75,8 +75,12 @@ class Certificate {
   x509_st* native() const;
 
  private:
+  friend class CertificateAuthority;
   struct Data;
   explicit Certificate(std::shared_ptr<const Data> data);
+  // Takes ownership of a parsed or in-process built certificate; `der` is its encoding when
+  // the caller already has it. Built certificates skip a DER round trip this way.
+  static Result<Certificate> adopt(x509_st* owned, std::string der = {});
   std::shared_ptr<const Data> data_;
 };
 

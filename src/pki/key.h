@@ -16,7 +16,8 @@ enum class KeyType { kEcP256, kRsa2048 };
 class PrivateKey {
  public:
   static Result<PrivateKey> generate(KeyType type);
-  // PKCS#8, PKCS#1 ("RSA PRIVATE KEY") or SEC1 ("EC PRIVATE KEY") PEM.
+  // PKCS#8, PKCS#1 ("RSA PRIVATE KEY") or SEC1 ("EC PRIVATE KEY") PEM. Only RSA >= 2048 bits
+  // and EC P-256 keys, unencrypted; anything else is InvalidRequestException.
   static Result<PrivateKey> fromPem(std::string_view pem);
 
   KeyType type() const;

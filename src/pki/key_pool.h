@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -31,7 +32,8 @@ class KeyPool {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<PrivateKey> ready_;
-  bool stopping_ = false;
+  // Atomic so an RSA generation in progress can poll it and abort when the pool stops.
+  std::atomic<bool> stopping_{false};
   std::thread filler_;
 };
 
