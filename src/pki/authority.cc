@@ -18,7 +18,6 @@ namespace {
 using internal::X509Ptr;
 
 constexpr ErrorKind kInvalid = ErrorKind::kInvalidRequest;
-constexpr int kMaxAttributeBytes = 1024;
 constexpr int kMaxPathLength = 16;
 
 // RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING contents.
@@ -45,20 +44,6 @@ std::string authorityKeyIdentifier(const Certificate& certificate) {
                        static_cast<std::size_t>(ASN1_STRING_length(ski)));
   }
   return keyIdentifier(X509_get_X509_PUBKEY(certificate.native()));
-}
-
-Status setName(X509_NAME* name, const DistinguishedName& dn) {
-  for (const auto& [key, value] : dn.attributes) {
-    if (value.size() > kMaxAttributeBytes) {
-      return Error(kInvalid, "subject attribute " + key + " is too long");
-    }
-    if (X509_NAME_add_entry_by_txt(name, key.c_str(), MBSTRING_UTF8,
-                                   reinterpret_cast<const unsigned char*>(value.data()),
-                                   static_cast<int>(value.size()), -1, 0) != 1) {
-      return internal::opensslError(kInvalid, "subject attribute " + key + " is not valid");
-    }
-  }
-  return {};
 }
 
 Status setTime(ASN1_TIME* field, TimePoint t) {
@@ -224,7 +209,7 @@ Result<X509Ptr> build(const IssueProfile& profile, EVP_PKEY* subject_key,
   }
   FG_RETURN_IF_ERROR(setSerial(x509.get(), random));
   // Filling the certificate's own name in place avoids copying a separately built one.
-  FG_RETURN_IF_ERROR(setName(X509_get_subject_name(x509.get()), profile.subject));
+  FG_RETURN_IF_ERROR(internal::setName(X509_get_subject_name(x509.get()), profile.subject, kInvalid));
   const X509_NAME* issuer =
       issuer_name != nullptr ? issuer_name : X509_get_subject_name(x509.get());
   if (X509_set_issuer_name(x509.get(), issuer) != 1) {

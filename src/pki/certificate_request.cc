@@ -14,6 +14,22 @@ constexpr ErrorKind kInvalid = ErrorKind::kInvalidRequest;
 
 CertificateRequest::CertificateRequest(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
 
+Result<std::string> CertificateRequest::createPem(const PrivateKey& key,
+                                                  const DistinguishedName& subject) {
+  internal::ErrorScope scope;
+  internal::X509ReqPtr request(X509_REQ_new());
+  if (request == nullptr || X509_REQ_set_version(request.get(), 0) != 1 ||
+      X509_REQ_set_pubkey(request.get(), key.native()) != 1) {
+    return internal::opensslError(ErrorKind::kInternalFailure, "cannot build a CSR");
+  }
+  FG_RETURN_IF_ERROR(
+      internal::setName(X509_REQ_get_subject_name(request.get()), subject, kInvalid));
+  if (X509_REQ_sign(request.get(), key.native(), EVP_sha256()) <= 0) {
+    return internal::opensslError(ErrorKind::kInternalFailure, "cannot sign the CSR");
+  }
+  return internal::toPem("CERTIFICATE REQUEST", internal::i2dString(request.get(), i2d_X509_REQ));
+}
+
 Result<CertificateRequest> CertificateRequest::fromPem(std::string_view pem) {
   FG_ASSIGN_OR_RETURN(auto blocks, internal::parsePem(pem, kInvalid));
   const internal::PemBlock* found = nullptr;

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "pki/certificate.h"
+#include "pki/key.h"
 
 struct X509_req_st;
 
@@ -18,6 +19,10 @@ class CertificateRequest {
   // key and checks the key strength (RSA >= 2048, EC P-256/384/521). Errors are
   // InvalidRequestException with a client-safe message.
   static Result<CertificateRequest> fromPem(std::string_view pem);
+
+  // A PEM CSR for `key` with `subject`, signed with SHA-256 (device-side tooling: factory
+  // minting, the `csr` command, benchmarks).
+  static Result<std::string> createPem(const PrivateKey& key, const DistinguishedName& subject);
 
   DistinguishedName subject() const;
   std::string publicKeyDer() const;

@@ -169,6 +169,21 @@ DistinguishedName toDistinguishedName(const X509_NAME* name) {
   return dn;
 }
 
+Status setName(X509_NAME* name, const DistinguishedName& dn, ErrorKind kind) {
+  constexpr std::size_t kMaxAttributeBytes = 1024;
+  for (const auto& [key, value] : dn.attributes) {
+    if (value.size() > kMaxAttributeBytes) {
+      return Error(kind, "subject attribute " + key + " is too long");
+    }
+    if (X509_NAME_add_entry_by_txt(name, key.c_str(), MBSTRING_UTF8,
+                                   reinterpret_cast<const unsigned char*>(value.data()),
+                                   static_cast<int>(value.size()), -1, 0) != 1) {
+      return opensslError(kind, "subject attribute " + key + " is not valid");
+    }
+  }
+  return {};
+}
+
 std::string nameDer(const X509_NAME* name) { return i2dString<X509_NAME>(name, i2d_X509_NAME); }
 
 Result<TimePoint> toTimePoint(const ASN1_TIME* time) {

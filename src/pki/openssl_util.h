@@ -107,6 +107,8 @@ std::string i2dString(const T* object, int (*i2d)(const T*, unsigned char**)) {
 
 DistinguishedName toDistinguishedName(const X509_NAME* name);
 std::string nameDer(const X509_NAME* name);
+// Appends the attributes of `dn` to `name`; `kind` is the error for a bad or long attribute.
+Status setName(X509_NAME* name, const DistinguishedName& dn, ErrorKind kind);
 // Seconds-resolution conversions; TimePoint is the project's clock type.
 Result<TimePoint> toTimePoint(const ASN1_TIME* time);
 std::int64_t toUnixSeconds(TimePoint t);

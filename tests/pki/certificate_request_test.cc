@@ -127,5 +127,23 @@ TEST_F(CertificateRequestTest, RejectsMalformedInput) {
   for (const auto& [name, input] : cases) expectInvalid(CertificateRequest::fromPem(input), name);
 }
 
+TEST_F(CertificateRequestTest, CreatedRequestsVerifyWithTheOpensslCli) {
+  for (KeyType type : {KeyType::kEcP256, KeyType::kRsa2048}) {
+    auto key = PrivateKey::generate(type);
+    ASSERT_TRUE(key.ok());
+    DistinguishedName subject{{{"O", "Acme"}, {"CN", "device-42"}}};
+    auto pem = CertificateRequest::createPem(*key, subject);
+    ASSERT_TRUE(pem.ok());
+    auto parsed = CertificateRequest::fromPem(*pem);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+    EXPECT_EQ(parsed->subject().first("CN"), "device-42");
+    EXPECT_EQ(parsed->publicKeyDer(), key->publicKeyDer());
+    const std::string file = dir_.file("created.csr");
+    testing::writeFile(file, *pem);
+    EXPECT_NE(mustRun("openssl req -verify -noout -in " + file + " 2>&1").find("verify OK"),
+              std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace fleetgate::pki
