@@ -70,7 +70,11 @@ Result<registry::Account> ControlPlane::authenticate(const http::Request& reques
             return key->secret_access_key;
           },
           clock_.now()));
-  (void)identity;
+  // sigv4::verify leaves the scope's region to the caller: it must be the account's own.
+  if (identity.region != key->account.region) {
+    return Error(ErrorKind::kInvalidSignature,
+                 "Credential should be scoped to a valid region, not '" + identity.region + "'.");
+  }
   return key->account;
 }
 
@@ -81,6 +85,11 @@ http::Response ControlPlane::handle(const http::Request& request) {
 }
 
 http::Response ControlPlane::dispatch(const http::Request& request, registry::Account account) {
+  // Raw paths that differ only in dot or empty segments carry the same signature; only the
+  // normal form is routed, so a signature always names exactly one resource.
+  if (sigv4::normalizePath(request.path) != request.path) {
+    return errorResponse(Error(ErrorKind::kInvalidRequest, "The request path is not normalized."));
+  }
   auto match = router_.match(request.method, request.path);
   if (!match.ok()) return errorResponse(match.error());
   auto query = parseQuery(request.query);

@@ -57,9 +57,10 @@ Result<std::optional<registry::Attributes>> attributesOf(const std::optional<Jso
   return std::optional<registry::Attributes>(std::move(attributes));
 }
 
-// A group or thing named directly or by ARN, as AddThingToThingGroup accepts.
+// A group or thing named directly or by ARN, as AddThingToThingGroup accepts. An ARN must name
+// a resource of `kind` in the caller's account and region.
 Result<std::string> nameOrArn(ApiRequest& r, const std::string& name_member,
-                              const std::string& arn_member) {
+                              const std::string& arn_member, std::string_view kind) {
   FG_ASSIGN_OR_RETURN(auto name, r.bodyString(name_member));
   if (name) return *name;
   FG_ASSIGN_OR_RETURN(auto arn, r.bodyString(arn_member));
@@ -68,7 +69,13 @@ Result<std::string> nameOrArn(ApiRequest& r, const std::string& name_member,
                  "Either " + name_member + " or " + arn_member + " is required.");
   }
   auto parsed = registry::parseArn(*arn);
-  if (!parsed) return Error(ErrorKind::kInvalidRequest, arn_member + " is not a valid ARN.");
+  if (!parsed || parsed->kind != kind) {
+    return Error(ErrorKind::kInvalidRequest, arn_member + " is not a valid ARN.");
+  }
+  if (parsed->account != r.account().id || parsed->region != r.account().region) {
+    return Error(ErrorKind::kInvalidRequest,
+                 arn_member + " names a resource of another account or region.");
+  }
   return parsed->name;
 }
 
@@ -252,15 +259,17 @@ void addThingRoutes(Router& router, Registry& registry) {
              });
   router.add("PUT", "/thing-groups/addThingToThingGroup", "AddThingToThingGroup",
              [&](ApiRequest& r) -> Result<Json> {
-               FG_ASSIGN_OR_RETURN(auto group, nameOrArn(r, "thingGroupName", "thingGroupArn"));
-               FG_ASSIGN_OR_RETURN(auto thing, nameOrArn(r, "thingName", "thingArn"));
+               FG_ASSIGN_OR_RETURN(auto group, nameOrArn(r, "thingGroupName", "thingGroupArn",
+                                                         "thinggroup"));
+               FG_ASSIGN_OR_RETURN(auto thing, nameOrArn(r, "thingName", "thingArn", "thing"));
                FG_RETURN_IF_ERROR(registry.addThingToThingGroup(r.account(), group, thing));
                return Json();
              });
   router.add("PUT", "/thing-groups/removeThingFromThingGroup", "RemoveThingFromThingGroup",
              [&](ApiRequest& r) -> Result<Json> {
-               FG_ASSIGN_OR_RETURN(auto group, nameOrArn(r, "thingGroupName", "thingGroupArn"));
-               FG_ASSIGN_OR_RETURN(auto thing, nameOrArn(r, "thingName", "thingArn"));
+               FG_ASSIGN_OR_RETURN(auto group, nameOrArn(r, "thingGroupName", "thingGroupArn",
+                                                         "thinggroup"));
+               FG_ASSIGN_OR_RETURN(auto thing, nameOrArn(r, "thingName", "thingArn", "thing"));
                FG_RETURN_IF_ERROR(registry.removeThingFromThingGroup(r.account(), group, thing));
                return Json();
              });

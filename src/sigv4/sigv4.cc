@@ -235,7 +235,47 @@ Status parseSignedHeaders(std::string_view value) {
   return {};
 }
 
+// The canonical request of SigV4 over already canonical parts.
+std::string canonicalRequest(std::string_view method, std::string_view raw_path,
+                             std::string_view canonical_query,
+                             const std::vector<std::string_view>& signed_names,
+                             const std::vector<std::string>& values,
+                             std::string_view signed_headers, std::string_view payload_hash) {
+  std::string canonical;
+  canonical.reserve(method.size() + raw_path.size() * 3 + canonical_query.size() + 256);
+  canonical.append(method).push_back('\n');
+  canonical.append(canonicalUri(raw_path)).push_back('\n');
+  canonical.append(canonical_query).push_back('\n');
+  for (std::size_t i = 0; i < signed_names.size(); ++i) {
+    canonical.append(signed_names[i]).push_back(':');
+    canonical.append(values[i]).push_back('\n');
+  }
+  canonical.push_back('\n');
+  canonical.append(signed_headers).push_back('\n');
+  canonical.append(payload_hash);
+  return canonical;
+}
+
+// Lowercase hex HMAC of the string to sign under the key derived for date/region/service.
+std::string signature(std::string_view secret, std::string_view date, std::string_view region,
+                      std::string_view service, std::string_view timestamp,
+                      std::string_view canonical) {
+  auto view = [](const pki::Digest& d) {
+    return std::string_view(reinterpret_cast<const char*>(d.data()), d.size());
+  };
+  std::string scope = std::string(date) + '/' + std::string(region) + '/' +
+                      std::string(service) + '/' + std::string(kTerminator);
+  std::string string_to_sign = std::string(kAlgorithm) + '\n' + std::string(timestamp) + '\n' +
+                               scope + '\n' + pki::sha256Hex(canonical);
+  pki::Digest key = pki::hmacSha256("AWS4" + std::string(secret), date);
+  key = pki::hmacSha256(view(key), region);
+  key = pki::hmacSha256(view(key), service);
+  key = pki::hmacSha256(view(key), kTerminator);
+  return hexEncode(pki::hmacSha256(view(key), string_to_sign));
+}
+
 }  // namespace
+
 
 Result<Authorization> parseAuthorization(std::string_view value) {
   if (value.size() > kMaxAuthorizationSize) return incomplete("Authorization header is too long.");
@@ -330,6 +370,41 @@ std::optional<std::string> canonicalQuery(std::string_view raw_query) {
     out.append(value);
   }
   return out;
+}
+
+std::string sign(const Request& request, std::string_view access_key_id,
+                 std::string_view secret, std::string_view region, std::string_view service,
+                 std::string_view amz_date) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& [name, value] : request.headers) {
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(), toLower);
+    std::string trimmed;
+    appendTrimmedValue(trimmed, value);
+    headers.emplace_back(std::move(lower), std::move(trimmed));
+  }
+  std::sort(headers.begin(), headers.end());
+  std::vector<std::string_view> names;
+  std::vector<std::string> values;
+  std::string signed_headers;
+  for (const auto& [name, value] : headers) {
+    if (!names.empty() && names.back() == name) {
+      values.back() += "," + value;
+      continue;
+    }
+    names.push_back(name);
+    values.push_back(value);
+    if (!signed_headers.empty()) signed_headers.push_back(';');
+    signed_headers += name;
+  }
+  const std::string canonical =
+      canonicalRequest(request.method, request.path, canonicalQuery(request.query).value_or(""),
+                       names, values, signed_headers, pki::sha256Hex(request.body));
+  const std::string_view date = amz_date.substr(0, 8);
+  return std::string(kAlgorithm) + " Credential=" + std::string(access_key_id) + "/" +
+         std::string(date) + "/" + std::string(region) + "/" + std::string(service) + "/" +
+         std::string(kTerminator) + ", SignedHeaders=" + signed_headers + ", Signature=" +
+         signature(secret, date, region, service, amz_date, canonical);
 }
 
 Result<Identity> verify(const Request& request, const SecretLookup& lookup, TimePoint now) {
@@ -437,37 +512,16 @@ Result<Identity> verify(const Request& request, const SecretLookup& lookup, Time
     return invalidSignature("The query string contains an invalid percent-encoding.");
   }
 
-  std::string canonical;
-  canonical.reserve(request.method.size() + request.path.size() * 3 + query->size() + 256);
-  canonical.append(request.method).push_back('\n');
-  canonical.append(canonicalUri(request.path)).push_back('\n');
-  canonical.append(*query).push_back('\n');
-  for (std::size_t i = 0; i < signed_names.size(); ++i) {
-    canonical.append(signed_names[i]).push_back(':');
-    canonical.append(values[i]).push_back('\n');
-  }
-  canonical.push_back('\n');
-  canonical.append(auth.signed_headers).push_back('\n');
-  canonical.append(payload_hash);
-
-  std::string scope = std::string(auth.date) + '/' + std::string(auth.region) + '/' +
-                      std::string(auth.service) + '/' + std::string(kTerminator);
-  std::string string_to_sign =
-      std::string(kAlgorithm) + '\n' + timestamp + '\n' + scope + '\n' + pki::sha256Hex(canonical);
-
-  auto view = [](const pki::Digest& d) {
-    return std::string_view(reinterpret_cast<const char*>(d.data()), d.size());
-  };
-  pki::Digest key = pki::hmacSha256("AWS4" + *secret, auth.date);
-  key = pki::hmacSha256(view(key), auth.region);
-  key = pki::hmacSha256(view(key), auth.service);
-  key = pki::hmacSha256(view(key), kTerminator);
-  const std::string expected = hexEncode(pki::hmacSha256(view(key), string_to_sign));
+  const std::string canonical = canonicalRequest(request.method, request.path, *query,
+                                                 signed_names, values, auth.signed_headers,
+                                                 payload_hash);
+  const std::string expected = signature(*secret, auth.date, auth.region, auth.service,
+                                         timestamp, canonical);
 
   std::string provided(auth.signature);
   std::transform(provided.begin(), provided.end(), provided.begin(), toLower);
   if (!pki::constantTimeEquals(expected, provided)) {
-    return mismatch("canonical request:\n" + canonical + "\nstring to sign:\n" + string_to_sign);
+    return mismatch("canonical request:\n" + canonical);
   }
   return Identity{std::string(auth.access_key_id), std::string(auth.region),
                   std::string(auth.service)};

@@ -47,6 +47,12 @@ using SecretLookup = std::function<std::optional<std::string>(std::string_view a
 // The region is not checked here: it is returned for the caller to compare with its own.
 Result<Identity> verify(const Request& request, const SecretLookup& lookup, TimePoint now);
 
+// Signs `request` as botocore does and returns the Authorization header value. Every header in
+// request.headers is signed; they must include host and x-amz-date (= `amz_date`,
+// YYYYMMDDTHHMMSSZ). For clients of our own: benchmarks, tests, tooling.
+std::string sign(const Request& request, std::string_view access_key_id, std::string_view secret,
+                 std::string_view region, std::string_view service, std::string_view amz_date);
+
 // The parts of an Authorization header value; views into that value.
 struct Authorization {
   std::string_view access_key_id;
