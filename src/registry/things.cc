@@ -143,6 +143,15 @@ Result<std::vector<std::string>> subtreeOf(store::Transaction& tx, const Account
   return out;
 }
 
+Status requireGroupAndThing(store::Transaction& tx, const Account& a, const std::string& group,
+                            const std::string& thing) {
+  FG_ASSIGN_OR_RETURN(auto g, loadGroup(tx, a, group));
+  if (!g) return internal::notFound("Thing group", group);
+  FG_ASSIGN_OR_RETURN(auto t, loadThing(tx, a, thing));
+  if (!t) return internal::notFound("Thing", thing);
+  return {};
+}
+
 }  // namespace
 
 // ---- Things ----
@@ -531,10 +540,7 @@ Status Registry::addThingToThingGroup(const Account& a, std::string_view group,
   FG_RETURN_IF_ERROR(validateThingName(thing));
   std::string group_name(group), thing_name(thing);
   return write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
-    FG_ASSIGN_OR_RETURN(auto g, loadGroup(tx, a, group_name));
-    if (!g) return internal::notFound("Thing group", group_name);
-    FG_ASSIGN_OR_RETURN(auto t, loadThing(tx, a, thing_name));
-    if (!t) return internal::notFound("Thing", thing_name);
+    FG_RETURN_IF_ERROR(requireGroupAndThing(tx, a, group_name, thing_name));
     FG_ASSIGN_OR_RETURN(auto member, tx.queryOne("SELECT 1 FROM thing_group_members WHERE "
                                                  "account_id = ? AND group_name = ? AND "
                                                  "thing_name = ?",
@@ -560,10 +566,7 @@ Status Registry::removeThingFromThingGroup(const Account& a, std::string_view gr
   FG_RETURN_IF_ERROR(validateThingName(thing));
   std::string group_name(group), thing_name(thing);
   return write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
-    FG_ASSIGN_OR_RETURN(auto g, loadGroup(tx, a, group_name));
-    if (!g) return internal::notFound("Thing group", group_name);
-    FG_ASSIGN_OR_RETURN(auto t, loadThing(tx, a, thing_name));
-    if (!t) return internal::notFound("Thing", thing_name);
+    FG_RETURN_IF_ERROR(requireGroupAndThing(tx, a, group_name, thing_name));
     FG_ASSIGN_OR_RETURN(auto removed, tx.exec("DELETE FROM thing_group_members WHERE account_id "
                                               "= ? AND group_name = ? AND thing_name = ?",
                                               {a.id, group_name, thing_name}));
