@@ -77,8 +77,10 @@ Status checkTarget(store::Transaction& tx, const Account& a, std::string_view ta
     if (colon != std::string_view::npos && colon > 0 && target.size() - colon - 1 == 36) return {};
     return Error(ErrorKind::kInvalidRequest, "The target is not a valid ARN or identity id.");
   }
-  if (arn->account != a.id) {
-    return Error(ErrorKind::kInvalidRequest, "The target belongs to another account.");
+  // Attachments are stored by ARN string: only the canonical ARN of this account and region
+  // may be stored, or an alias would escape the checks that look up a.arn(...).
+  if (arn->account != a.id || arn->region != a.region) {
+    return Error(ErrorKind::kInvalidRequest, "The target belongs to another account or region.");
   }
   if (arn->kind == "cert") {
     FG_ASSIGN_OR_RETURN(auto row, tx.queryOne("SELECT 1 FROM certificates WHERE account_id = ? "
@@ -105,8 +107,9 @@ Result<std::string> checkCertificatePrincipal(store::Transaction& tx, const Acco
   if (!arn || arn->kind != "cert") {
     return Error(ErrorKind::kInvalidRequest, "The principal is not a certificate ARN.");
   }
-  if (arn->account != a.id) {
-    return Error(ErrorKind::kInvalidRequest, "The principal belongs to another account.");
+  if (arn->account != a.id || arn->region != a.region) {
+    return Error(ErrorKind::kInvalidRequest,
+                 "The principal belongs to another account or region.");
   }
   FG_ASSIGN_OR_RETURN(auto row, tx.queryOne("SELECT 1 FROM certificates WHERE account_id = ? AND "
                                             "id = ?",

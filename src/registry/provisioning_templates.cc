@@ -275,6 +275,21 @@ Status Registry::deleteProvisioningTemplate(const Account& a, std::string_view n
   std::string template_name(name);
   return write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
     FG_RETURN_IF_ERROR(requireTemplate(tx, a, template_name));
+    // A JITP template that a CA certificate's registrationConfig names is in use.
+    FG_ASSIGN_OR_RETURN(auto cas, tx.query("SELECT id, registration_config FROM ca_certificates "
+                                           "WHERE account_id = ? AND registration_config IS NOT "
+                                           "NULL",
+                                           {a.id}));
+    for (const auto& row : cas) {
+      json config = json::parse(row.text(1), nullptr, false);
+      if (!config.is_object()) continue;
+      auto it = config.find("templateName");
+      if (it != config.end() && it->is_string() && it->get<std::string>() == template_name) {
+        return Error(ErrorKind::kDeleteConflict,
+                     "Provisioning template " + template_name +
+                         " is used by the registrationConfig of CA certificate " + row.text(0));
+      }
+    }
     FG_RETURN_IF_ERROR(tx.exec("DELETE FROM provisioning_template_versions WHERE account_id = ? "
                                "AND template_name = ?",
                                {a.id, template_name}));
