@@ -16,7 +16,7 @@ struct InitOptions {
   std::optional<std::string> secret_access_key;
   std::optional<std::string> domain;
   std::string ca_key_type = "ec";      // device CA: ec | rsa
-  std::string issued_key_type = "rsa";  // CreateKeysAndCertificate: rsa | ec
+  std::optional<std::string> issued_key_type;  // CreateKeysAndCertificate: rsa (default) | ec
   std::optional<int> api_port;
 };
 int runInit(const InitOptions& options);

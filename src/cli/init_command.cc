@@ -57,6 +57,32 @@ Status ensureServerCertificate(const DataDir& dir, const pki::CertificateAuthori
   return writeNewFile(dir.serverCertificate(), cert.pem(), 0644);
 }
 
+pki::KeyType keyTypeOf(const std::string& name) {
+  return name == "ec" ? pki::KeyType::kEcP256 : pki::KeyType::kRsa2048;
+}
+
+// The first option given explicitly that differs from what an initialized directory holds.
+std::optional<std::string> conflictingOption(const InitOptions& o, const Config& config,
+                                             const DataDir& dir) {
+  auto differs = [](const auto& given, const auto& held) { return given && *given != held; };
+  if (differs(o.account_id, config.default_account_id)) return "account id";
+  if (differs(o.region, config.region)) return "region";
+  if (differs(o.domain, config.domain)) return "domain";
+  if (differs(o.endpoint_prefix, config.endpoint_prefix)) return "endpoint prefix";
+  if (differs(o.api_port, config.api_port)) return "API port";
+  if (o.issued_key_type && keyTypeOf(*o.issued_key_type) != config.issued_key_type) {
+    return "issued key type";
+  }
+  if (o.access_key_id || o.secret_access_key) {
+    auto held = readCredentials(dir.credentialsFile());
+    if (held.ok() && (differs(o.access_key_id, held->access_key_id) ||
+                      differs(o.secret_access_key, held->secret_access_key))) {
+      return "access key";
+    }
+  }
+  return std::nullopt;
+}
+
 void printUsage(const DataDir& dir, const Config& config) {
   std::cout << "fleetgate data directory: " << dir.root().string() << "\n"
             << "account " << config.default_account_id << " in region " << config.region << "\n\n"
@@ -83,11 +109,9 @@ int runInit(const InitOptions& options) {
     auto loaded = dir.loadConfig();
     if (!loaded.ok()) return fail(loaded.error());
     config = *loaded;
-    if ((options.account_id && *options.account_id != config.default_account_id) ||
-        (options.region && *options.region != config.region) ||
-        (options.domain && *options.domain != config.domain)) {
-      std::cerr << "fleetgate: " << dir.root().string()
-                << " is already initialized with other settings; not changing it.\n";
+    if (auto conflict = conflictingOption(options, config, dir)) {
+      std::cerr << "fleetgate: " << dir.root().string() << " is already initialized with another "
+                << *conflict << "; not changing it.\n";
       return 1;
     }
   } else {
@@ -97,8 +121,7 @@ int runInit(const InitOptions& options) {
     config.endpoint_prefix = options.endpoint_prefix.value_or(
         randomString(random, "abcdefghijklmnopqrstuvwxyz0123456789", 14));
     config.api_port = options.api_port.value_or(9443);
-    config.issued_key_type =
-        options.issued_key_type == "ec" ? pki::KeyType::kEcP256 : pki::KeyType::kRsa2048;
+    config.issued_key_type = keyTypeOf(options.issued_key_type.value_or("rsa"));
   }
 
   // The credentials are written before the account exists, so a second run after a crash

@@ -86,16 +86,18 @@ class AdminTest(unittest.TestCase):
         # Without explicit keys: the stored credentials are kept, no new random ones.
         server.fleetgate("init", "--data-dir", data)
         self.assertEqual(tree(data, include_db=False), before)
-        # Other keys for the same account do not overwrite the stored ones either (whether that
-        # is reported as an error is not fixed by the spec; the keys must not change).
+        # Other keys for the same account are refused and overwrite nothing.
         rekeyed = harness.Account(ACCOUNT_ID, "AKIAREPLACEMENTKEY01", "replacement-secret" * 3)
-        server.init(account=rekeyed, check=False)
+        proc = server.init(account=rekeyed, check=False)
+        self.assertNotEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertEqual(tree(data, include_db=False), before)
 
         # Other settings on an initialized directory: refused, and nothing changes at all.
         full_before = tree(data, include_db=True)
         other = harness.Account("111111111111", "AKIAOTHEROTHEROTHER1", "other-secret" * 4)
-        for extra_args in (["--account-id", "111111111111"], ["--region", "eu-west-1"]):
+        for extra_args in (["--account-id", "111111111111"], ["--region", "eu-west-1"],
+                           ["--domain", "other.example"], ["--endpoint-prefix", "otherprefix"],
+                           ["--api-port", "1"], ["--issued-key-type", "ec"]):
             with self.subTest(extra_args):
                 proc = server.fleetgate("init", "--data-dir", data, *extra_args, check=False)
                 self.assertNotEqual(proc.returncode, 0, proc.stdout + proc.stderr)
