@@ -15,29 +15,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "testing/temp_dir.h"
+
 namespace fleetgate::pki::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "fleetgate-pki-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  // Absolute path of `name` inside the directory.
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using ::fleetgate::testing::TempDir;
 
 inline std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
