@@ -257,22 +257,22 @@ void addThingRoutes(Router& router, Registry& registry) {
                    registry.deleteThingGroup(r.account(), r.path("thingGroupName"), expected));
                return Json();
              });
+  // Add and remove take the same members and differ only in the registry call.
+  using Membership = Status (Registry::*)(const registry::Account&, std::string_view,
+                                          std::string_view);
+  auto membership = [&registry](Membership change) {
+    return [&registry, change](ApiRequest& r) -> Result<Json> {
+      FG_ASSIGN_OR_RETURN(auto group,
+                          nameOrArn(r, "thingGroupName", "thingGroupArn", "thinggroup"));
+      FG_ASSIGN_OR_RETURN(auto thing, nameOrArn(r, "thingName", "thingArn", "thing"));
+      FG_RETURN_IF_ERROR((registry.*change)(r.account(), group, thing));
+      return Json();
+    };
+  };
   router.add("PUT", "/thing-groups/addThingToThingGroup", "AddThingToThingGroup",
-             [&](ApiRequest& r) -> Result<Json> {
-               FG_ASSIGN_OR_RETURN(auto group, nameOrArn(r, "thingGroupName", "thingGroupArn",
-                                                         "thinggroup"));
-               FG_ASSIGN_OR_RETURN(auto thing, nameOrArn(r, "thingName", "thingArn", "thing"));
-               FG_RETURN_IF_ERROR(registry.addThingToThingGroup(r.account(), group, thing));
-               return Json();
-             });
+             membership(&Registry::addThingToThingGroup));
   router.add("PUT", "/thing-groups/removeThingFromThingGroup", "RemoveThingFromThingGroup",
-             [&](ApiRequest& r) -> Result<Json> {
-               FG_ASSIGN_OR_RETURN(auto group, nameOrArn(r, "thingGroupName", "thingGroupArn",
-                                                         "thinggroup"));
-               FG_ASSIGN_OR_RETURN(auto thing, nameOrArn(r, "thingName", "thingArn", "thing"));
-               FG_RETURN_IF_ERROR(registry.removeThingFromThingGroup(r.account(), group, thing));
-               return Json();
-             });
+             membership(&Registry::removeThingFromThingGroup));
   router.add("GET", "/thing-groups/{thingGroupName}/things", "ListThingsInThingGroup",
              [&](ApiRequest& r) -> Result<Json> {
                FG_ASSIGN_OR_RETURN(auto recursive, r.queryBool("recursive"));
