@@ -96,9 +96,6 @@ Status validateConfig(store::Transaction& tx, const Account& a, const Registrati
   return {};
 }
 
-std::string caKey(const CaCertificate& c) {
-  return std::to_string(millis(c.creation_date)) + ":" + c.id;
-}
 
 }  // namespace
 
@@ -325,18 +322,23 @@ Result<Page<CaCertificate>> Registry::listCaCertificates(const Account& a,
     return {};
   }));
   // A customer has few CAs; filtering and paging in memory keeps the SQL portable.
+  std::optional<std::pair<std::int64_t, std::string>> after;
+  if (!marker.empty()) {
+    FG_ASSIGN_OR_RETURN(after, internal::parseCreationKey(marker));
+  }
   std::vector<CaCertificate> selected;
-  bool past_marker = marker.empty();
   for (auto& ca : all) {
-    if (!past_marker) {
-      past_marker = caKey(ca) == marker;
-      continue;
+    if (after) {
+      auto key = std::make_pair(millis(ca.creation_date), ca.id);
+      if (page.ascending ? key <= *after : key >= *after) continue;
     }
     if (template_name && ca.registration_config.template_name != template_name) continue;
     selected.push_back(std::move(ca));
     if (static_cast<int>(selected.size()) > page.limit) break;
   }
-  return internal::makePage(std::move(selected), page.limit, caKey);
+  return internal::makePage(std::move(selected), page.limit, [](const CaCertificate& c) {
+    return internal::creationKey(c.creation_date, c.id);
+  });
 }
 
 }  // namespace fleetgate::registry

@@ -62,24 +62,6 @@ pki::IssueProfile deviceProfile(TimePoint now) {
   return profile;
 }
 
-// Marker of a certificate listing: creation time and id of the last item.
-std::string certificateKey(const Certificate& c) {
-  return std::to_string(millis(c.creation_date)) + ":" + c.id;
-}
-
-Result<std::pair<std::int64_t, std::string>> parseCertificateKey(const std::string& key) {
-  auto colon = key.find(':');
-  if (colon == std::string::npos || colon == 0) {
-    return Error(ErrorKind::kInvalidRequest, "The marker is invalid.");
-  }
-  try {
-    return std::make_pair(static_cast<std::int64_t>(std::stoll(key.substr(0, colon))),
-                          key.substr(colon + 1));
-  } catch (...) {
-    return Error(ErrorKind::kInvalidRequest, "The marker is invalid.");
-  }
-}
-
 }  // namespace
 
 Result<Certificate> Registry::insertCertificate(const Account& a, const pki::Certificate& cert,
@@ -317,7 +299,7 @@ Result<Page<Certificate>> Registry::listCertificates(const Account& a,
   std::int64_t after_time = page.ascending ? -1 : std::numeric_limits<std::int64_t>::max();
   std::string after_id = page.ascending ? "" : "\x7f";
   if (!marker.empty()) {
-    FG_ASSIGN_OR_RETURN(auto key, parseCertificateKey(marker));
+    FG_ASSIGN_OR_RETURN(auto key, internal::parseCreationKey(marker));
     after_time = key.first;
     after_id = key.second;
   }
@@ -335,7 +317,9 @@ Result<Page<Certificate>> Registry::listCertificates(const Account& a,
     for (const auto& row : rows) certs.push_back(certificateFrom(row));
     return {};
   }));
-  return internal::makePage(std::move(certs), page.limit, certificateKey);
+  return internal::makePage(std::move(certs), page.limit, [](const Certificate& c) {
+    return internal::creationKey(c.creation_date, c.id);
+  });
 }
 
 Result<std::vector<Certificate>> Registry::findCertificateEverywhere(std::string_view id) {

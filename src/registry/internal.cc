@@ -1,5 +1,6 @@
 #include "registry/internal.h"
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
@@ -31,6 +32,20 @@ Result<std::string> decodeToken(const std::optional<std::string>& token) {
     return Error(ErrorKind::kInvalidRequest, "The pagination token is invalid.");
   }
   return *key;
+}
+
+std::string creationKey(TimePoint created, const std::string& id) {
+  return std::to_string(millis(created)) + ":" + id;
+}
+
+Result<std::pair<std::int64_t, std::string>> parseCreationKey(const std::string& key) {
+  auto colon = key.find(':');
+  std::int64_t ms = 0;
+  auto [end, ec] = std::from_chars(key.data(), key.data() + (colon == std::string::npos ? 0 : colon), ms);
+  if (colon == std::string::npos || colon == 0 || ec != std::errc() || end != key.data() + colon) {
+    return Error(ErrorKind::kInvalidRequest, "The marker is invalid.");
+  }
+  return std::make_pair(ms, key.substr(colon + 1));
 }
 
 Error notFound(std::string_view what, std::string_view name) {

@@ -23,6 +23,10 @@ std::vector<std::string> decodeStrings(const std::string& json);
 std::string encodeToken(const std::string& key);
 Result<std::string> decodeToken(const std::optional<std::string>& token);
 
+// Keys of listings ordered by creation time then id: "<epoch ms>:<id>".
+std::string creationKey(TimePoint created, const std::string& id);
+Result<std::pair<std::int64_t, std::string>> parseCreationKey(const std::string& key);
+
 // Cuts a query result fetched with LIMIT limit+1 into a page and the key that continues it.
 template <typename T, typename KeyOf>
 Page<T> makePage(std::vector<T> items, int limit, KeyOf key_of) {

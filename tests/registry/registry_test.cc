@@ -230,6 +230,32 @@ TEST_F(CaRegistrationTest, DeviceCertificatesRegisterOnlyUnderAnActiveRegistered
   EXPECT_TRUE(registry_->deleteCaCertificate(account_, ca->id).ok());
 }
 
+TEST_F(RegistryTest, CaListingsPageByCreationEvenWhenTheMarkerCaIsDeleted) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto ca = registry_->registerCaCertificate(
+        account_, {makeCa("CA " + std::to_string(i)).certificate().pem(), std::nullopt, false,
+                   false, {}, CertificateMode::kSniOnly});
+    ASSERT_TRUE(ca.ok());
+    ids.push_back(ca->id);
+    clock_.advance(std::chrono::seconds(1));
+  }
+  auto first = registry_->listCaCertificates(account_, {}, {std::nullopt, 1, true});
+  ASSERT_EQ(first->items.size(), 1u);
+  EXPECT_EQ(first->items[0].id, ids[0]);
+  ASSERT_TRUE(first->next);
+  ASSERT_TRUE(registry_->deleteCaCertificate(account_, ids[0]).ok());
+  auto rest = registry_->listCaCertificates(account_, {}, {first->next, 10, true});
+  ASSERT_EQ(rest->items.size(), 2u);
+  EXPECT_EQ(rest->items[0].id, ids[1]);
+  EXPECT_EQ(rest->items[1].id, ids[2]);
+  EXPECT_FALSE(rest->next);
+  auto descending = registry_->listCaCertificates(account_, {}, {std::nullopt, 1, false});
+  EXPECT_EQ(descending->items[0].id, ids[2]);
+  EXPECT_EQ(kindOf(registry_->listCaCertificates(account_, {}, {std::string("bm9jb2xvbg=="), 1, true})),
+            ErrorKind::kInvalidRequest);
+}
+
 TEST_F(RegistryTest, PolicyVersionsAreLimitedAndTheDefaultIsProtected) {
   EXPECT_EQ(kindOf(registry_->createPolicy(account_, "p", "{not json")), ErrorKind::kMalformedPolicy);
   ASSERT_TRUE(registry_->createPolicy(account_, "p", kPolicy).ok());
