@@ -15,7 +15,6 @@ using internal::timeOf;
 namespace {
 
 constexpr std::size_t kMaxCasWithSameSubject = 10;
-constexpr std::size_t kMaxTemplateBody = 10240;
 
 constexpr const char* kCaColumns =
     "account_id, id, pem, active, auto_registration, mode, registration_config, created_at, "
@@ -84,16 +83,8 @@ Status validateConfig(store::Transaction& tx, const Account& a, const Registrati
     return Error(ErrorKind::kInvalidRequest,
                  "registrationConfig with templateBody also needs roleArn.");
   }
-  if (c.template_body->size() > kMaxTemplateBody) {
-    return Error(ErrorKind::kInvalidRequest, "templateBody is longer than 10240 characters.");
-  }
-  if (!nlohmann::json::parse(*c.template_body, nullptr, false).is_object()) {
-    return Error(ErrorKind::kInvalidRequest, "templateBody is not a JSON object.");
-  }
-  if (c.role_arn->size() < 20 || c.role_arn->size() > 2048) {
-    return Error(ErrorKind::kInvalidRequest, "roleArn must be 20 to 2048 characters long.");
-  }
-  return {};
+  FG_RETURN_IF_ERROR(internal::validateTemplateBody(*c.template_body));
+  return internal::validateRoleArn(*c.role_arn, "roleArn");
 }
 
 

@@ -168,12 +168,15 @@ Result<Certificate> Registry::registerCertificate(const Account& a, std::string_
                  "The certificate is not signed by a CA registered in this account; register the "
                  "CA first or use RegisterCertificateWithoutCA.");
   }
+  std::vector<pki::Certificate> ca_certs;
+  for (const CaCertificate& ca : candidates) {
+    FG_ASSIGN_OR_RETURN(auto parsed, pki::Certificate::fromPem(ca.pem));
+    ca_certs.push_back(std::move(parsed));
+  }
   // Registered CAs that share subject and key cannot be told apart (spec §3.4).
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    for (std::size_t j = i + 1; j < candidates.size(); ++j) {
-      auto ci = pki::Certificate::fromPem(candidates[i].pem);
-      auto cj = pki::Certificate::fromPem(candidates[j].pem);
-      if (ci.ok() && cj.ok() && ci->publicKeyDer() == cj->publicKeyDer()) {
+  for (std::size_t i = 0; i < ca_certs.size(); ++i) {
+    for (std::size_t j = i + 1; j < ca_certs.size(); ++j) {
+      if (ca_certs[i].publicKeyDer() == ca_certs[j].publicKeyDer()) {
         return Error(ErrorKind::kCertificateConflict,
                      "More than one registered CA certificate has this subject and public key.");
       }
@@ -181,8 +184,9 @@ Result<Certificate> Registry::registerCertificate(const Account& a, std::string_
   }
   const TimePoint now = deps_.clock.now();
   std::optional<Error> last_error;
-  for (const CaCertificate& ca : candidates) {
-    FG_ASSIGN_OR_RETURN(auto ca_cert, pki::Certificate::fromPem(ca.pem));
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const CaCertificate& ca = candidates[i];
+    const pki::Certificate& ca_cert = ca_certs[i];
     if (!cert.isSignedBy(ca_cert)) continue;
     if (!ca.active) {
       return Error(ErrorKind::kCertificateState,

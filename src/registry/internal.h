@@ -41,6 +41,10 @@ Page<T> makePage(std::vector<T> items, int limit, KeyOf key_of) {
 
 Error notFound(std::string_view what, std::string_view name);
 
+// Provisioning templates, whether stored as templates or inline in a CA's registrationConfig.
+Status validateTemplateBody(const std::string& body);
+Status validateRoleArn(const std::string& arn, std::string_view field);
+
 }  // namespace fleetgate::registry::internal
 
 namespace fleetgate::registry::internal {

@@ -15,7 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::size_t kMaxTemplateBody = 10240;
 constexpr std::size_t kMaxDescription = 500;
 constexpr std::int64_t kMaxTemplateVersions = 5;
 
@@ -23,8 +22,13 @@ Error invalid(std::string message) {
   return Error(ErrorKind::kInvalidRequest, std::move(message));
 }
 
+}  // namespace
+
+namespace internal {
+
 // The template language's sections and resource shapes (spec §7.4), without evaluating it.
 Status validateTemplateBody(const std::string& body) {
+  constexpr std::size_t kMaxTemplateBody = 10240;
   if (body.empty() || body.size() > kMaxTemplateBody) {
     return invalid("templateBody must be 1 to 10240 characters long.");
   }
@@ -75,12 +79,16 @@ Status validateTemplateBody(const std::string& body) {
   return {};
 }
 
-Status validateRoleArn(const std::string& arn) {
+Status validateRoleArn(const std::string& arn, std::string_view field) {
   if (arn.size() < 20 || arn.size() > 2048 || !arn.starts_with("arn:")) {
-    return invalid("provisioningRoleArn must be an IAM role ARN of 20 to 2048 characters.");
+    return invalid(std::string(field) + " must be an IAM role ARN of 20 to 2048 characters.");
   }
   return {};
 }
+
+}  // namespace internal
+
+namespace {
 
 Status validateHook(const PreProvisioningHook& hook, const std::string& type) {
   if (type != "FLEET_PROVISIONING") {
@@ -167,8 +175,8 @@ Result<ProvisioningTemplate> Registry::createProvisioningTemplate(
   if (input.type != "FLEET_PROVISIONING" && input.type != "JITP") {
     return invalid("type must be FLEET_PROVISIONING or JITP.");
   }
-  FG_RETURN_IF_ERROR(validateTemplateBody(input.body));
-  FG_RETURN_IF_ERROR(validateRoleArn(input.provisioning_role_arn));
+  FG_RETURN_IF_ERROR(internal::validateTemplateBody(input.body));
+  FG_RETURN_IF_ERROR(internal::validateRoleArn(input.provisioning_role_arn, "provisioningRoleArn"));
   if (input.pre_provisioning_hook) {
     FG_RETURN_IF_ERROR(validateHook(*input.pre_provisioning_hook, input.type));
   }
@@ -234,7 +242,10 @@ Status Registry::updateProvisioningTemplate(const Account& a, const UpdateTempla
   if (input.description && input.description->size() > kMaxDescription) {
     return invalid("description is longer than 500 characters.");
   }
-  if (input.provisioning_role_arn) FG_RETURN_IF_ERROR(validateRoleArn(*input.provisioning_role_arn));
+  if (input.provisioning_role_arn) {
+    FG_RETURN_IF_ERROR(
+        internal::validateRoleArn(*input.provisioning_role_arn, "provisioningRoleArn"));
+  }
   if (input.pre_provisioning_hook && input.remove_pre_provisioning_hook) {
     return invalid("Cannot set and remove the preProvisioningHook in one request.");
   }
@@ -303,7 +314,7 @@ Status Registry::deleteProvisioningTemplate(const Account& a, std::string_view n
 Result<ProvisioningTemplateVersion> Registry::createProvisioningTemplateVersion(
     const Account& a, std::string_view name, const std::string& body, bool set_as_default) {
   FG_RETURN_IF_ERROR(validateTemplateName(name));
-  FG_RETURN_IF_ERROR(validateTemplateBody(body));
+  FG_RETURN_IF_ERROR(internal::validateTemplateBody(body));
   std::string template_name(name);
   ProvisioningTemplateVersion version;
   FG_RETURN_IF_ERROR(write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {

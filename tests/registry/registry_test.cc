@@ -200,6 +200,23 @@ TEST_F(CaRegistrationTest, ProofOfPossessionIsChecked) {
   EXPECT_EQ(duplicate.error().resourceArn(), account_.arn("cacert", ca->id));
 }
 
+// An inline JITP template is checked like a stored provisioning template.
+TEST_F(CaRegistrationTest, InlineRegistrationTemplatesAreShapeChecked) {
+  const std::string role = "arn:aws:iam::123456789012:role/JITP";
+  RegisterCaInput input{ca_.certificate().pem(), std::nullopt, true, true,
+                        {R"({"Resources":{}})", role, std::nullopt}, CertificateMode::kSniOnly};
+  EXPECT_EQ(kindOf(registry_->registerCaCertificate(account_, input)), ErrorKind::kInvalidRequest);
+  input.registration_config.template_body =
+      R"({"Resources":{"thing":{"Type":"AWS::IoT::Thing","Properties":{}}}})";
+  input.registration_config.role_arn = "not-an-arn-but-long-enough";
+  EXPECT_EQ(kindOf(registry_->registerCaCertificate(account_, input)), ErrorKind::kInvalidRequest);
+  EXPECT_TRUE(registry_->listCaCertificates(account_, {}, {std::nullopt, 25, true})->items.empty());
+  input.registration_config.role_arn = role;
+  auto ca = registry_->registerCaCertificate(account_, input);
+  ASSERT_TRUE(ca.ok()) << ca.error().message();
+  EXPECT_EQ(registry_->describeCaCertificate(account_, ca->id)->registration_config.role_arn, role);
+}
+
 TEST_F(CaRegistrationTest, DeviceCertificatesRegisterOnlyUnderAnActiveRegisteredCa) {
   auto leaf = issueLeaf(ca_, "device-1");
   EXPECT_EQ(kindOf(registry_->registerCertificate(account_, leaf.pem(), std::nullopt,
