@@ -9,23 +9,21 @@
 // answer must be 200. In-process side: the same work without HTTP, TLS, SigV4 or the database
 // (csr: parse and verify the CSR, issue and PEM-encode the certificate; keys: generate the key,
 // issue, PEM-encode certificate and key), one thread. Prints rates and API/in-process ratios.
+#include <CLI/CLI.hpp>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-
-#include <CLI/CLI.hpp>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 #include <vector>
 
+#include "cli/setup.h"
 #include "pki/authority.h"
 #include "pki/certificate_request.h"
 #include "pki/digest.h"
@@ -50,26 +48,6 @@ struct Options {
   int requests = 2000;
   int inprocess_requests = 2000;
 };
-
-struct Credentials {
-  std::string key_id;
-  std::string secret;
-};
-
-Credentials readCredentials(const std::string& path) {
-  std::ifstream in(path);
-  Credentials c;
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string key = line.substr(0, line.find_first_of(" =")), value = line.substr(eq + 1);
-    value.erase(0, value.find_first_not_of(' '));
-    if (key == "aws_access_key_id") c.key_id = value;
-    if (key == "aws_secret_access_key") c.secret = value;
-  }
-  return c;
-}
 
 pki::KeyType keyType(const Options& o) {
   return o.key_type == "rsa" ? pki::KeyType::kRsa2048 : pki::KeyType::kEcP256;
@@ -102,12 +80,13 @@ double inProcessRate(const Options& o, const std::vector<std::string>& csrs) {
   profile.not_after = profile.not_before + std::chrono::hours(24 * 365);
 
   const int n = o.operation == "keys" && o.key_type == "rsa" ? std::min(o.inprocess_requests, 20)
-                                                              : o.inprocess_requests;
+                                                             : o.inprocess_requests;
   std::size_t bytes = 0;
   auto start = WallClock::now();
   for (int i = 0; i < n; ++i) {
     if (o.operation == "csr") {
-      auto request = pki::CertificateRequest::fromPem(csrs[static_cast<std::size_t>(i) % csrs.size()]);
+      auto request =
+          pki::CertificateRequest::fromPem(csrs[static_cast<std::size_t>(i) % csrs.size()]);
       auto cert = ca.issueForRequest(*request, profile, random);
       bytes += cert->pem().size();
     } else {
@@ -121,17 +100,8 @@ double inProcessRate(const Options& o, const std::vector<std::string>& csrs) {
   return n / seconds;
 }
 
-std::string amzDate(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
-
 // One client: a keep-alive TLS connection sending `count` requests. Returns how many got 200.
-int runClient(const Options& o, const Credentials& creds, const std::vector<std::string>& csrs,
+int runClient(const Options& o, const cli::Credentials& creds, const std::vector<std::string>& csrs,
               std::atomic<std::size_t>& next_csr, int count) {
   asio::io_context io;
   asio::ssl::context tls(asio::ssl::context::tls_client);
@@ -139,8 +109,7 @@ int runClient(const Options& o, const Credentials& creds, const std::vector<std:
   tls.set_verify_mode(asio::ssl::verify_peer);
   beast::ssl_stream<beast::tcp_stream> stream(io, tls);
   asio::ip::tcp::resolver resolver(io);
-  beast::get_lowest_layer(stream).connect(
-      resolver.resolve("127.0.0.1", std::to_string(o.port)));
+  beast::get_lowest_layer(stream).connect(resolver.resolve("127.0.0.1", std::to_string(o.port)));
   stream.handshake(asio::ssl::stream_base::client);
   const std::string host = "127.0.0.1:" + std::to_string(o.port);
   int ok = 0;
@@ -155,10 +124,11 @@ int runClient(const Options& o, const Credentials& creds, const std::vector<std:
       path = "/keys-and-certificate";
       query = "setAsActive=true";
     }
-    const std::string date = amzDate(std::chrono::system_clock::now());
+    const std::string date = sigv4::formatAmzDate(std::chrono::system_clock::now());
     std::vector<std::pair<std::string, std::string>> headers{{"host", host}, {"x-amz-date", date}};
-    std::string authorization = sigv4::sign({"POST", path, query, headers, body}, creds.key_id,
-                                            creds.secret, o.region, "iot", date);
+    std::string authorization =
+        sigv4::sign({"POST", path, query, headers, body}, creds.access_key_id,
+                    creds.secret_access_key, o.region, "iot", date);
     http::request<http::string_body> req{http::verb::post, path + "?" + query, 11};
     req.set(http::field::host, host);
     req.set("x-amz-date", date);
@@ -198,7 +168,12 @@ int main(int argc, char** argv) {
   app.add_option("--inprocess-requests", o.inprocess_requests);
   CLI11_PARSE(app, argc, argv);
 
-  const Credentials creds = readCredentials(o.credentials_file);
+  auto creds_or = cli::readCredentials(o.credentials_file);
+  if (!creds_or.ok()) {
+    std::fprintf(stderr, "%s\n", creds_or.error().cause().c_str());
+    return 1;
+  }
+  const cli::Credentials creds = *creds_or;
   std::vector<std::string> csrs;
   if (o.operation == "csr") {
     csrs = makeCsrs(static_cast<std::size_t>(std::max(o.requests, o.inprocess_requests)));

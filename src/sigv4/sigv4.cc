@@ -372,6 +372,10 @@ std::optional<std::string> canonicalQuery(std::string_view raw_query) {
   return out;
 }
 
+std::string formatAmzDate(TimePoint t) {
+  return formatIsoBasic(std::chrono::floor<std::chrono::seconds>(t));
+}
+
 std::string sign(const Request& request, std::string_view access_key_id,
                  std::string_view secret, std::string_view region, std::string_view service,
                  std::string_view amz_date) {

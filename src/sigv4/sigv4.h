@@ -47,6 +47,9 @@ using SecretLookup = std::function<std::optional<std::string>(std::string_view a
 // The region is not checked here: it is returned for the caller to compare with its own.
 Result<Identity> verify(const Request& request, const SecretLookup& lookup, TimePoint now);
 
+// `t` as an X-Amz-Date value, YYYYMMDDTHHMMSSZ.
+std::string formatAmzDate(TimePoint t);
+
 // Signs `request` as botocore does and returns the Authorization header value. Every header in
 // request.headers is signed; they must include host and x-amz-date (= `amz_date`,
 // YYYYMMDDTHHMMSSZ). For clients of our own: benchmarks, tests, tooling.
