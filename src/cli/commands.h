@@ -25,8 +25,13 @@ struct ServeOptions {
   std::string data_dir;
   std::optional<std::string> api_bind_address;
   std::optional<int> api_port;
-  std::optional<std::string> port_file;  // the bound API port is written here
+  // JSON {"api": port, "mqtt": port, "mqtt_alpn": port} of the bound ports is written here.
+  std::optional<std::string> port_file;
   int threads = 0;
+  std::optional<std::string> mqtt_bind_address;  // default: the API's address
+  int mqtt_port = 8883;                          // 0: any free port; -1: off
+  int mqtt_alpn_port = 443;                      // MQTT by ALPN x-amzn-mqtt-ca; 0: any; -1: off
+  int mqtt_workers = 0;                          // 0: one per core
   std::size_t key_pool_size = 16;
 };
 int runServe(const ServeOptions& options);

@@ -29,7 +29,13 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--data-dir", serve.data_dir, "Data directory")->required();
   serve_cmd->add_option("--api-bind", serve.api_bind_address, "Control plane address");
   serve_cmd->add_option("--api-port", serve.api_port, "Control plane port; 0 picks a free one");
-  serve_cmd->add_option("--port-file", serve.port_file, "Write the bound control plane port here");
+  serve_cmd->add_option("--port-file", serve.port_file,
+                        "Write the bound ports here as JSON {\"api\",\"mqtt\",\"mqtt_alpn\"}");
+  serve_cmd->add_option("--mqtt-bind", serve.mqtt_bind_address, "MQTT address (default: --api-bind)");
+  serve_cmd->add_option("--mqtt-port", serve.mqtt_port, "MQTT over mutual TLS; 0 picks one, -1 off");
+  serve_cmd->add_option("--mqtt-alpn-port", serve.mqtt_alpn_port,
+                        "MQTT selected by ALPN x-amzn-mqtt-ca (AWS's 443); 0 picks one, -1 off");
+  serve_cmd->add_option("--mqtt-workers", serve.mqtt_workers, "Broker threads (0 = one per core)");
   serve_cmd->add_option("--threads", serve.threads, "Request threads (0 = 8 per core)");
   serve_cmd->add_option("--key-pool", serve.key_pool_size, "Pre-generated keys kept ready (16)");
 

@@ -1,4 +1,4 @@
-// `fleetgate serve`: the control plane (and, later, the broker) on one data directory.
+// `fleetgate serve`: the control plane and the MQTT broker on one data directory.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -6,7 +6,10 @@
 #include <fstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "api/control_plane.h"
+#include "broker/broker.h"
 #include "cli/commands.h"
 #include "cli/setup.h"
 #include "http/http_server.h"
@@ -14,11 +17,18 @@
 namespace fleetgate::cli {
 namespace {
 
-Status writePortFile(const std::string& path, std::uint16_t port) {
+struct BoundPorts {
+  std::uint16_t api = 0;
+  std::uint16_t mqtt = 0;
+  std::uint16_t mqtt_alpn = 0;
+};
+
+Status writePortFile(const std::string& path, const BoundPorts& ports) {
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
+    out << nlohmann::json{{"api", ports.api}, {"mqtt", ports.mqtt}, {"mqtt_alpn", ports.mqtt_alpn}}
+        << "\n";
     if (!out) return internalError("cannot write " + tmp);
   }
   std::error_code ec;
@@ -69,20 +79,46 @@ int runServe(const ServeOptions& options) {
   http_options.threads =
       options.threads > 0 ? options.threads
                           : static_cast<int>(8 * std::max(1u, std::thread::hardware_concurrency()));
+  broker::BrokerOptions broker_options;
+  broker_options.bind_address = options.mqtt_bind_address.value_or(http_options.bind_address);
+  broker_options.mqtt_port = options.mqtt_port;
+  broker_options.alpn_port = options.mqtt_alpn_port;
+  broker_options.certificate_chain_file = dir.serverCertificate().string();
+  broker_options.private_key_file = dir.serverKey().string();
+  broker_options.workers = options.mqtt_workers;
+  broker_options.default_account_id = config->default_account_id;
+  broker_options.domain = config->domain;
+  broker::Broker broker(broker_options, broker::BrokerDependencies{s.registry(),
+                                                                   s.certificateIndex(), s.events(),
+                                                                   s.clock(), s.random()});
+  if (auto started = broker.start(); !started.ok()) return fail(started.error());
+  spdlog::info("MQTT listening on {} port {} (ALPN x-amzn-mqtt-ca port {})",
+               broker_options.bind_address, broker.mqttPort(), broker.alpnPort());
+
   http::Server server(
-      http_options, [&](const http::Request& r) { return control_plane.handle(r); },
+      http_options,
+      [&](const http::Request& r) {
+        // Prometheus scrapes without AWS credentials; the counters name no resource.
+        if (r.path == "/metrics" && r.method == "GET") {
+          return http::Response{
+              200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}, broker.metrics()};
+        }
+        return control_plane.handle(r);
+      },
       [&](const Error& e) { return control_plane.errorResponse(e); });
   if (auto started = server.start(); !started.ok()) return fail(started.error());
   spdlog::info("control plane listening on https://{}:{}", http_options.bind_address,
                server.port());
   if (options.port_file) {
-    if (auto w = writePortFile(*options.port_file, server.port()); !w.ok()) return fail(w.error());
+    BoundPorts ports{server.port(), broker.mqttPort(), broker.alpnPort()};
+    if (auto w = writePortFile(*options.port_file, ports); !w.ok()) return fail(w.error());
   }
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   spdlog::info("received signal {}, stopping", signal_number);
   server.stop();
+  broker.stop();
   spdlog::info("stopped");
   return 0;
 }

@@ -537,6 +537,12 @@ void Decoder::feed(std::span<const std::uint8_t> bytes) {
   feed(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
+void Decoder::releaseMemory() {
+  if (buffered() != 0) return;
+  std::string().swap(buffer_);
+  start_ = 0;
+}
+
 DecodeResult Decoder::next() {
   if (failed_) return *failed_;
   const std::string_view data = std::string_view(buffer_).substr(start_);
@@ -715,6 +721,21 @@ void writeProperties(Writer& w, const Properties& properties) {
   }
 }
 
+std::uint8_t writePublishBody(Writer& w, const PublishView& p, bool v5) {
+  auto first = static_cast<std::uint8_t>(static_cast<unsigned>(PacketType::kPublish) << 4);
+  first |= static_cast<std::uint8_t>(static_cast<unsigned>(p.qos) << 1);
+  if (p.retain) first |= 0x01;
+  if (p.dup) first |= 0x08;
+  w.string(p.topic);
+  if (p.qos != Qos::kAtMostOnce) w.u16(p.packet_id);
+  if (v5) {
+    static const Properties kNone;
+    writeProperties(w, p.properties != nullptr ? *p.properties : kNone);
+  }
+  w.raw(p.payload);
+  return first;
+}
+
 std::uint8_t writeBody(Writer& w, const Packet& packet, ProtocolVersion version) {
   const bool v5 = version == ProtocolVersion::kV5;
   const PacketType type = packetType(packet);
@@ -758,13 +779,9 @@ std::uint8_t writeBody(Writer& w, const Packet& packet, ProtocolVersion version)
       w.fail();
     }
   } else if (const auto* p = std::get_if<Publish>(&packet)) {
-    first |= static_cast<std::uint8_t>(static_cast<unsigned>(p->qos) << 1);
-    if (p->retain) first |= 0x01;
-    if (p->dup) first |= 0x08;
-    w.string(p->topic);
-    if (p->qos != Qos::kAtMostOnce) w.u16(p->packet_id);
-    if (v5) writeProperties(w, p->properties);
-    w.raw(p->payload);
+    first = writePublishBody(w, PublishView{p->topic, p->payload, p->qos, p->retain, p->dup,
+                                            p->packet_id, &p->properties},
+                             v5);
   } else if (const auto* r = std::get_if<PublishResponse>(&packet)) {
     w.u16(r->packet_id);
     if (v5 && (r->reason != ReasonCode::kSuccess || !r->properties.empty())) {
@@ -817,16 +834,16 @@ std::uint8_t writeBody(Writer& w, const Packet& packet, ProtocolVersion version)
   return first;
 }
 
-}  // namespace
 
-bool encodeTo(const Packet& packet, ProtocolVersion version, std::string& out) {
-  // Leave room for the largest fixed header, write the body, then slide the real header in: the
-  // remaining length is known only afterwards and this avoids a temporary buffer.
+// Leaves room for the largest fixed header, writes the body, then slides the real header in: the
+// remaining length is known only afterwards and this avoids a temporary buffer.
+template <typename WriteBody>
+bool encodeFramed(std::string& out, WriteBody&& write_body) {
   constexpr std::size_t kMaxHeader = 5;
   const std::size_t start = out.size();
   out.append(kMaxHeader, '\0');
   Writer w(out);
-  const std::uint8_t first = writeBody(w, packet, version);
+  const std::uint8_t first = write_body(w);
   const std::size_t body = out.size() - start - kMaxHeader;
   if (!w.ok() || body > kMaxRemainingLength) {
     out.resize(start);
@@ -845,6 +862,17 @@ bool encodeTo(const Packet& packet, ProtocolVersion version, std::string& out) {
   } while (v != 0);
   out.erase(start, kMaxHeader - header);
   return true;
+}
+
+}  // namespace
+
+bool encodeTo(const Packet& packet, ProtocolVersion version, std::string& out) {
+  return encodeFramed(out, [&](Writer& w) { return writeBody(w, packet, version); });
+}
+
+bool encodePublishTo(const PublishView& publish, ProtocolVersion version, std::string& out) {
+  return encodeFramed(
+      out, [&](Writer& w) { return writePublishBody(w, publish, version == ProtocolVersion::kV5); });
 }
 
 std::optional<std::string> encode(const Packet& packet, ProtocolVersion version) {

@@ -56,6 +56,8 @@ class Decoder {
 
   std::optional<ProtocolVersion> version() const { return version_; }
   std::size_t buffered() const { return buffer_.size() - start_; }
+  // Frees the buffer's capacity when nothing is buffered (an idle connection keeps no memory).
+  void releaseMemory();
 
  private:
   DecoderOptions options_;
@@ -77,5 +79,18 @@ DecodeResult decodePacket(std::uint8_t first_byte, std::string_view body, Protoc
 // `version` field's layout, since it is the packet that announces the version.
 bool encodeTo(const Packet& packet, ProtocolVersion version, std::string& out);
 std::optional<std::string> encode(const Packet& packet, ProtocolVersion version);
+
+// A PUBLISH whose topic and payload live elsewhere (a message shared by many subscribers), so
+// delivering it copies them once, into the wire buffer.
+struct PublishView {
+  std::string_view topic;
+  std::string_view payload;
+  Qos qos = Qos::kAtMostOnce;
+  bool retain = false;
+  bool dup = false;
+  std::uint16_t packet_id = 0;
+  const Properties* properties = nullptr;  // v5 only; nullptr: none
+};
+bool encodePublishTo(const PublishView& publish, ProtocolVersion version, std::string& out);
 
 }  // namespace fleetgate::mqtt

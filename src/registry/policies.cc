@@ -518,4 +518,59 @@ Result<Page<std::string>> Registry::listPrincipalThings(const Account& a,
   return result;
 }
 
+Result<PrincipalGrants> Registry::principalGrants(const Account& a,
+                                                  std::string_view certificate_id) {
+  const std::string arn = a.arn("cert", certificate_id);
+  PrincipalGrants grants;
+  FG_RETURN_IF_ERROR(read([&](store::Transaction& tx) -> Status {
+    auto documentsOf = [&](const std::string& target, std::vector<std::string>& out) -> Status {
+      FG_ASSIGN_OR_RETURN(
+          auto rows,
+          tx.query("SELECT v.document FROM policy_targets t JOIN policies p ON p.account_id = "
+                   "t.account_id AND p.name = t.policy_name JOIN policy_versions v ON "
+                   "v.account_id = p.account_id AND v.policy_name = p.name AND v.version_id = "
+                   "p.default_version WHERE t.account_id = ? AND t.target = ? ORDER BY "
+                   "t.policy_name",
+                   {a.id, target}));
+      for (const auto& row : rows) out.push_back(row.text(0));
+      return {};
+    };
+    FG_RETURN_IF_ERROR(documentsOf(arn, grants.policy_documents));
+    FG_ASSIGN_OR_RETURN(
+        auto things,
+        tx.query("SELECT p.principal_type, t.name, t.id, t.type_name, t.attributes, t.version "
+                 "FROM thing_principals p JOIN things t ON t.account_id = p.account_id AND "
+                 "t.name = p.thing_name WHERE p.account_id = ? AND p.principal = ? ORDER BY "
+                 "t.name",
+                 {a.id, arn}));
+    for (const auto& row : things) {
+      PrincipalThing pt;
+      pt.exclusive = row.text(0) == "EXCLUSIVE_THING";
+      pt.thing.name = row.text(1);
+      pt.thing.id = row.text(2);
+      pt.thing.type_name = row.optionalText(3);
+      pt.thing.attributes = internal::decodeAttributes(row.text(4));
+      pt.thing.version = row.integer(5);
+      FG_ASSIGN_OR_RETURN(auto groups, tx.query("SELECT group_name FROM thing_group_members "
+                                                "WHERE account_id = ? AND thing_name = ?",
+                                                {a.id, pt.thing.name}));
+      std::set<std::string> seen;
+      for (const auto& group_row : groups) {
+        // A group's policies apply to the things of its descendants too.
+        std::optional<std::string> group = group_row.text(0);
+        for (int depth = 0; group && depth < 8 && seen.insert(*group).second; ++depth) {
+          FG_RETURN_IF_ERROR(documentsOf(a.arn("thinggroup", *group), pt.group_policy_documents));
+          FG_ASSIGN_OR_RETURN(auto parent, tx.queryOne("SELECT parent FROM thing_groups WHERE "
+                                                       "account_id = ? AND name = ?",
+                                                       {a.id, *group}));
+          group = parent ? parent->optionalText(0) : std::nullopt;
+        }
+      }
+      grants.things.push_back(std::move(pt));
+    }
+    return {};
+  }));
+  return grants;
+}
+
 }  // namespace fleetgate::registry

@@ -112,6 +112,20 @@ struct UpdateTemplateInput {
 // The registry: every control-plane operation as one transaction over the store, domain rules
 // (states, preconditions, limits) enforced here, events published after commit. Knows nothing
 // of HTTP or MQTT. Thread-safe.
+// A thing attached to a certificate, with the default-version documents of the policies
+// attached to its thing groups and their ancestors.
+struct PrincipalThing {
+  Thing thing;
+  bool exclusive = false;
+  std::vector<std::string> group_policy_documents;
+};
+
+// What authorizing a connection made with one certificate needs, read in one transaction.
+struct PrincipalGrants {
+  std::vector<std::string> policy_documents;  // default versions of the certificate's policies
+  std::vector<PrincipalThing> things;
+};
+
 class Registry {
  public:
   struct Dependencies {
@@ -220,6 +234,7 @@ class Registry {
                               std::string_view principal);
   Result<Page<ThingPrincipal>> listThingPrincipals(const Account& a, std::string_view thing,
                                                    const PageRequest& page);
+  Result<PrincipalGrants> principalGrants(const Account& a, std::string_view certificate_id);
   Result<Page<std::string>> listPrincipalThings(const Account& a, std::string_view principal,
                                                 const PageRequest& page);
 

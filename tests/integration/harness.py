@@ -112,14 +112,17 @@ class Server:
     The data directory is created by `fleetgate init` with the explicit default account above.
     """
 
-    def __init__(self, issued_key_type=None, init=True):
+    def __init__(self, issued_key_type=None, init=True, serve_args=()):
         self.tmp = tempfile.mkdtemp(prefix="fleetgate-it-")
         self.data_dir = os.path.join(self.tmp, "data")
-        self.port_file = os.path.join(self.tmp, "api.port")
+        self.port_file = os.path.join(self.tmp, "ports.json")
+        self.serve_args = tuple(serve_args)  # extra `fleetgate serve` options
         self.home = os.path.join(self.tmp, "home")  # HOME of the aws CLI: never the real one
         os.makedirs(self.home)
         self.proc = None
         self.port = None
+        self.mqtt_port = None
+        self.mqtt_alpn_port = None
         self.log_path = None
         self._log = None
         self._starts = 0
@@ -178,7 +181,8 @@ class Server:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [FLEETGATE_BIN, "serve", "--data-dir", self.data_dir, "--api-port", "0",
-             "--port-file", self.port_file],
+             "--mqtt-port", "0", "--mqtt-alpn-port", "0", "--port-file", self.port_file]
+            + list(self.serve_args),
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while True:
@@ -186,7 +190,10 @@ class Server:
                 with open(self.port_file) as f:
                     text = f.read().strip()
                 if text:
-                    self.port = int(text)
+                    ports = json.loads(text)
+                    self.port = ports["api"]
+                    self.mqtt_port = ports["mqtt"]
+                    self.mqtt_alpn_port = ports["mqtt_alpn"]
                     return self
             if self.proc.poll() is not None:
                 rc = self.proc.returncode

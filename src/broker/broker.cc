@@ -1,0 +1,1050 @@
+// Threading: one event loop per worker thread. A connection's TLS handshake and CONNECT run on
+// the worker that accepted it; once authorized, it moves to the worker that owns its client id
+// (hash of account and client id), so sessions, takeover and the subscriptions of a client are
+// touched by one thread only and need no lock. A PUBLISH is matched against the publisher's
+// worker's subscription tree directly and posted to the other workers for theirs: nothing global
+// is locked on the publish path (retained messages aside).
+#include "broker/broker.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <boost/asio.hpp>
+#include <functional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/authorizer.h"
+#include "broker/lifecycle.h"
+#include "broker/metrics.h"
+#include "broker/reserved_topics.h"
+#include "broker/retained_store.h"
+#include "mqtt/topic_tree.h"
+#include "pki/tls.h"
+
+namespace fleetgate::broker {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using mqtt::DisconnectReason;
+using mqtt::ReasonCode;
+using mqtt::SteadyTime;
+using policy::Action;
+using policy::ResourceKind;
+
+namespace {
+
+SteadyTime steadyNow() { return std::chrono::steady_clock::now(); }
+
+std::string sessionKey(std::string_view account_id, std::string_view client_id) {
+  std::string key(account_id);
+  key.push_back('\n');
+  key.append(client_id);
+  return key;
+}
+
+// spec §9.6: the will goes out on every end except a plain client DISCONNECT.
+bool sendsWill(DisconnectReason reason, bool requested) {
+  return reason != DisconnectReason::kClientInitiated || requested;
+}
+
+// Properties a subscriber may see (MQTT 5 §3.3.4); the alias is per connection.
+mqtt::Properties forwardedProperties(mqtt::Properties properties) {
+  std::erase_if(properties, [](const mqtt::Property& p) {
+    return p.id == mqtt::PropertyId::kTopicAlias ||
+           p.id == mqtt::PropertyId::kSubscriptionIdentifier;
+  });
+  return properties;
+}
+
+class Worker;
+
+// Who a connection is: fixed by the TLS handshake and CONNECT, kept by its session so that live
+// enforcement can re-authorize clients that are offline too.
+struct Identity {
+  std::string certificate_id;
+  std::string server_name;
+  policy::ConnectionContext context;
+  std::optional<mqtt::Will> will;
+};
+
+struct Client;
+
+struct SessionRecord {
+  std::string account_id;
+  std::string region;
+  std::string client_id;
+  mqtt::SubscriberId id = 0;
+  std::shared_ptr<mqtt::Session> state;
+  Client* client = nullptr;  // the attached connection; null while offline
+  std::shared_ptr<const Identity> identity;
+  std::shared_ptr<const policy::CompiledPolicy> policy;
+  std::uint32_t expiry_seconds = 0;
+  SteadyTime offline_since{};
+};
+
+}  // namespace
+
+struct Broker::Impl {
+  Impl(BrokerOptions o, BrokerDependencies d)
+      : options(std::move(o)),
+        deps(d),
+        authorizer(d.registry, d.certificates, d.clock, options.default_account_id,
+                   options.domain) {}
+
+  Worker& homeOf(std::string_view account_id, std::string_view client_id);
+  // Delivers to every worker's subscribers; `origin` is the publishing session (MQTT 5 no-local).
+  void route(Worker& from, const std::string& account_id, const mqtt::MessagePtr& message,
+             mqtt::SubscriberId origin);
+  void publishEvent(Worker& from, const std::string& account_id, std::string topic,
+                    std::string payload);
+  void onRegistryEvent(const registry::Event& event);
+  std::int64_t nowMillis() const { return toEpochMillis(deps.clock.now()); }
+
+  BrokerOptions options;
+  BrokerDependencies deps;
+  Authorizer authorizer;
+  RetainedStore retained;
+  std::shared_ptr<pki::TlsServerContext> tls_mqtt;
+  std::shared_ptr<pki::TlsServerContext> tls_alpn;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::uint16_t mqtt_port = 0;
+  std::uint16_t alpn_port = 0;
+  bool started = false;
+  bool stopped = false;
+
+  std::mutex events_mutex;
+  RegistryEventCounts registry_events;
+  // Lets the registry's event subscription outlive the broker harmlessly.
+  struct EventSink {
+    std::mutex mutex;
+    Impl* impl = nullptr;
+  };
+  std::shared_ptr<EventSink> sink = std::make_shared<EventSink>();
+};
+
+namespace {
+
+struct Client {
+  enum class Phase { kHandshake, kAwaitingConnect, kMoving, kActive, kClosing };
+
+  Worker* worker;
+  std::uint64_t id;
+  std::optional<tcp::socket> socket;
+  std::unique_ptr<pki::TlsSession> tls;
+  mqtt::Connection connection;
+  Phase phase = Phase::kHandshake;
+  SteadyTime started;
+  std::string source_ip;
+  std::string out;      // ciphertext waiting to be written
+  std::string writing;  // ciphertext being written
+  bool write_in_progress = false;
+  bool move_after_write = false;
+  Worker* move_target = nullptr;
+  bool finished = false;
+
+  // Set at CONNECT.
+  std::shared_ptr<const Identity> identity;
+  Authorization auth;
+  SessionRecord* session = nullptr;
+  LifecycleIdentity lifecycle;
+  bool connect_clean = true;
+  std::uint32_t connect_expiry = 0;  // seconds, already capped
+  bool expiry_capped = false;
+  bool assigned_client_id = false;
+  bool dirty = false;  // has deliveries to flush
+
+  Client(Worker& w, std::uint64_t client_id, tcp::socket s, std::unique_ptr<pki::TlsSession> t,
+         const mqtt::ConnectionLimits& limits)
+      : worker(&w),
+        id(client_id),
+        socket(std::move(s)),
+        tls(std::move(t)),
+        connection(limits),
+        started(steadyNow()) {}
+};
+using ClientPtr = std::shared_ptr<Client>;
+
+class Worker {
+ public:
+  Worker(Broker::Impl& broker, std::size_t index)
+      : broker_(broker), index_(index), sweep_(io_), read_buffer_(64 * 1024, '\0') {}
+
+  asio::io_context& io() { return io_; }
+  const WorkerMetrics& metrics() const { return metrics_; }
+
+  Status listen(const tcp::endpoint& endpoint, std::shared_ptr<pki::TlsServerContext> tls,
+                std::uint16_t& port) {
+    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    boost::system::error_code ec;
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) {
+      // Every worker accepts on the same port; the kernel spreads new connections.
+      using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+      acceptor->set_option(ReusePort(true), ec);
+    }
+    tcp::endpoint bind_to = endpoint;
+    if (port != 0) bind_to.port(port);
+    if (!ec) acceptor->bind(bind_to, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Error(ErrorKind::kInternalFailure,
+                   "cannot listen on " + endpoint.address().to_string() + ":" +
+                       std::to_string(bind_to.port()) + ": " + ec.message());
+    }
+    port = acceptor->local_endpoint().port();
+    accept(*acceptor, std::move(tls));
+    acceptors_.push_back(std::move(acceptor));
+    return {};
+  }
+
+  void start() {
+    scheduleSweep();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  // Runs on this worker: closes everything, then lets the loop end.
+  void shutdown() {
+    stopping_ = true;
+    for (auto& a : acceptors_) a->close();
+    sweep_.cancel();
+    std::vector<ClientPtr> all;
+    for (auto& [id, c] : clients_) all.push_back(c);
+    for (auto& c : all) {
+      if (c->phase == Client::Phase::kActive) {
+        c->connection.close(DisconnectReason::kServerInitiated, ReasonCode::kServerShuttingDown);
+        closed(c);
+      } else {
+        finish(c);
+      }
+    }
+    // Queued writes get a moment; the loop ends when the last socket is gone.
+  }
+
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void adopt(const ClientPtr& c, tcp::socket::native_handle_type fd, tcp::socket::protocol_type p) {
+    c->worker = this;
+    c->socket.emplace(io_, p, fd);
+    c->socket->non_blocking(true);
+    clients_[c->id] = c;
+    WorkerMetrics::add(metrics_.sockets);
+    if (stopping_) {
+      finish(c);
+      return;
+    }
+    attach(c);
+    flushDirty();
+    if (!c->finished && c->phase == Client::Phase::kActive) waitReadable(c);
+  }
+
+  void flushDirty() {
+    for (Client* d : dirty_) {
+      d->dirty = false;
+      auto it = clients_.find(d->id);
+      if (it != clients_.end()) flush(it->second);
+    }
+    dirty_.clear();
+  }
+
+  void deliverLocal(const std::string& account_id, const mqtt::MessagePtr& message,
+                    mqtt::SubscriberId origin);
+  void reauthorize(const std::string& account_id);
+
+ private:
+  void accept(tcp::acceptor& acceptor, std::shared_ptr<pki::TlsServerContext> tls) {
+    acceptor.async_accept(io_, [this, &acceptor, tls](boost::system::error_code ec,
+                                                      tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) onAccepted(std::move(socket), tls);
+      accept(acceptor, tls);
+    });
+  }
+
+  void onAccepted(tcp::socket socket, const std::shared_ptr<pki::TlsServerContext>& tls) {
+    boost::system::error_code ec;
+    socket.set_option(tcp::no_delay(true), ec);
+    socket.non_blocking(true, ec);
+    auto remote = socket.remote_endpoint(ec);
+    if (ec) return;
+    auto c = std::make_shared<Client>(*this, next_client_id_++ * 64 + index_, std::move(socket),
+                                      pki::TlsSession::accept(tls), broker_.options.limits);
+    c->source_ip = remote.address().to_string();
+    clients_[c->id] = c;
+    WorkerMetrics::add(metrics_.sockets);
+    waitReadable(c);
+  }
+
+  void waitReadable(const ClientPtr& c) {
+    c->socket->async_wait(tcp::socket::wait_read, [this, c](boost::system::error_code ec) {
+      if (c->finished || c->worker != this) return;
+      if (ec) {
+        lost(c);
+        return;
+      }
+      onReadable(c);
+    });
+  }
+
+  void onReadable(const ClientPtr& c) {
+    // Read into the worker's buffer, so an idle connection holds no read buffer of its own.
+    for (int i = 0; i < 4 && !c->finished; ++i) {
+      boost::system::error_code ec;
+      const std::size_t n = c->socket->read_some(asio::buffer(read_buffer_), ec);
+      if (ec == asio::error::would_block) break;
+      if (ec) {
+        lost(c);
+        return;
+      }
+      WorkerMetrics::add(metrics_.bytes_in, n);
+      process(c, std::string_view(read_buffer_.data(), n));
+      if (c->phase == Client::Phase::kMoving || c->phase == Client::Phase::kClosing) {
+        flushDirty();
+        return;
+      }
+    }
+    flushDirty();
+    if (c->finished) return;
+    c->connection.releaseMemory();
+    waitReadable(c);
+  }
+
+  void process(const ClientPtr& c, std::string_view ciphertext) {
+    plaintext_.clear();
+    const auto state = c->tls->receive(ciphertext, plaintext_);
+    if (state == pki::TlsSession::State::kFailed) {
+      if (c->phase == Client::Phase::kHandshake) {
+        WorkerMetrics::add(
+            metrics_.auth_failures[static_cast<std::size_t>(AuthFailure::kTlsHandshake)]);
+        spdlog::debug("mqtt: TLS handshake from {} failed: {}", c->source_ip,
+                      c->tls->failureReason());
+      }
+      flushTls(c);
+      if (c->phase == Client::Phase::kActive) {
+        c->connection.lost();
+        closed(c);
+      } else {
+        finishAfterWrite(c);
+      }
+      return;
+    }
+    if (c->phase == Client::Phase::kHandshake && state == pki::TlsSession::State::kOpen) {
+      c->phase = Client::Phase::kAwaitingConnect;
+      WorkerMetrics::add(metrics_.handshakes);
+    }
+    if (!plaintext_.empty()) receiveAndHandle(c, plaintext_);
+    if (state == pki::TlsSession::State::kClosed && !c->connection.closed()) c->connection.lost();
+    if (c->phase == Client::Phase::kMoving) return;
+    flush(c);
+    if (c->connection.closed()) closed(c);
+  }
+
+  // Feeds plaintext to the protocol core and acts on what it asks. Re-entered by attach() for
+  // the packets a client pipelined behind CONNECT, hence the swap of the scratch vector.
+  void receiveAndHandle(const ClientPtr& c, std::string_view plaintext) {
+    std::vector<mqtt::ConnectionEvent> events;
+    events.swap(events_);
+    events.clear();
+    c->connection.receive(plaintext, steadyNow(), events);
+    // Packets the client sent before its DISCONNECT (or before a malformed one) still count;
+    // once a decision here closes the connection, nothing after it does.
+    const bool closed_by_client = c->connection.closed();
+    for (auto& event : events) {
+      if (c->phase == Client::Phase::kMoving) break;
+      if (c->connection.closed() && !closed_by_client) break;
+      if (auto* connect = std::get_if<mqtt::ConnectRequested>(&event)) {
+        onConnect(c, std::move(connect->connect));
+      } else if (auto* publish = std::get_if<mqtt::PublishReceived>(&event)) {
+        onPublish(c, publish->publish);
+      } else if (auto* subscribe = std::get_if<mqtt::SubscribeRequested>(&event)) {
+        onSubscribe(c, *subscribe);
+      } else if (auto* unsubscribe = std::get_if<mqtt::UnsubscribeRequested>(&event)) {
+        onUnsubscribe(c, unsubscribe->unsubscribe);
+      }
+    }
+    events.clear();
+    events_.swap(events);
+  }
+
+  void onConnect(const ClientPtr& c, mqtt::Connect connect) {
+    auto identity = std::make_shared<Identity>();
+    identity->certificate_id = c->tls->peerCertificateId();
+    identity->server_name = c->tls->serverName();
+    identity->context = connectionContext(c->tls->peerCertificateNames(), c->source_ip);
+    const bool assigned = connect.client_id.empty();
+    if (assigned) connect.client_id = broker_.deps.random.hex(16);
+    identity->context.client_id = connect.client_id;
+    identity->context.persistent_connect = !connect.clean_start;
+    if (connect.will) identity->context.last_will_topic = connect.will->topic;
+    identity->will = connect.will;
+
+    AuthOutcome outcome = broker_.authorizer.authorize(
+        identity->certificate_id, identity->server_name, identity->context,
+        identity->will ? &*identity->will : nullptr);
+    c->lifecycle.client_id = connect.client_id;
+    c->lifecycle.principal_identifier = identity->certificate_id;
+    c->lifecycle.ip_address = c->source_ip;
+    c->lifecycle.session_identifier = broker_.deps.random.uuid();
+    if (auto* refusal = std::get_if<Refusal>(&outcome)) {
+      refuse(c, *refusal, identity->server_name);
+      return;
+    }
+    c->auth = std::move(std::get<Authorization>(outcome));
+    c->identity = std::move(identity);
+    c->lifecycle.thing_name = c->auth.exclusive_thing;
+    c->connect_clean = connect.clean_start;
+    c->assigned_client_id = assigned;
+    // MQTT 3.1.1 cleanSession=0: AWS keeps the session one hour. MQTT 5: the client's Session
+    // Expiry Interval, capped to the same hour (and the cap announced in CONNACK).
+    const std::uint32_t cap = broker_.options.max_session_expiry;
+    std::uint32_t requested = connect.clean_start ? 0 : cap;
+    if (connect.version == mqtt::ProtocolVersion::kV5) {
+      const auto* p = mqtt::findProperty(connect.properties, mqtt::PropertyId::kSessionExpiryInterval);
+      requested = p != nullptr ? p->integer : 0;
+    }
+    c->connect_expiry = std::min(requested, cap);
+    c->expiry_capped = requested > cap;
+    Worker& home = broker_.homeOf(c->auth.account.id, connect.client_id);
+    if (&home == this) {
+      attach(c);
+    } else {
+      move(c, home);
+    }
+  }
+
+  void refuse(const ClientPtr& c, const Refusal& refusal, const std::string& server_name) {
+    WorkerMetrics::add(metrics_.auth_failures[static_cast<std::size_t>(refusal.failure)]);
+    if (refusal.failure == AuthFailure::kConnectDenied ||
+        refusal.failure == AuthFailure::kWillDenied) {
+      WorkerMetrics::add(metrics_.policy_denials[static_cast<std::size_t>(Action::kConnect)]);
+    }
+    spdlog::debug("mqtt: refused client {} from {}: {}", c->lifecycle.client_id, c->source_ip,
+                  refusal.detail);
+    c->connection.refuse(refusal.failure == AuthFailure::kServerError
+                             ? ReasonCode::kServerUnavailable
+                             : ReasonCode::kNotAuthorized);
+    // The event goes to the account the client addressed, when there is one.
+    if (emitsLifecycleEvents(c->lifecycle.client_id) &&
+        refusal.failure != AuthFailure::kUnknownAccount) {
+      if (auto account = broker_.authorizer.accountFor(server_name)) {
+        broker_.publishEvent(*this, account->id, connectFailedTopic(c->lifecycle.client_id),
+                             connectFailedEvent(c->lifecycle, broker_.nowMillis(),
+                                                "AUTHORIZATION_FAILED"));
+      }
+    }
+  }
+
+  void move(const ClientPtr& c, Worker& home) {
+    c->phase = Client::Phase::kMoving;
+    if (c->write_in_progress) {
+      c->move_after_write = true;
+      c->move_target = &home;
+      return;
+    }
+    moveNow(c, home);
+  }
+
+  void moveNow(const ClientPtr& c, Worker& home) {
+    boost::system::error_code ec;
+    const auto protocol = c->socket->local_endpoint(ec).protocol();
+    const auto fd = c->socket->release(ec);
+    c->socket.reset();
+    clients_.erase(c->id);
+    metrics_.sockets.fetch_sub(1, std::memory_order_relaxed);
+    if (ec) {
+      c->finished = true;
+      return;
+    }
+    asio::post(home.io(), [&home, c, fd, protocol] { home.adopt(c, fd, protocol); });
+  }
+
+  void attach(const ClientPtr& c);
+
+  void onPublish(const ClientPtr& c, mqtt::Publish& publish) {
+    const policy::CompiledPolicy& policy = *c->auth.policy;
+    if (!clientMayPublish(publish.topic)) {
+      c->connection.completePublish(publish, ReasonCode::kTopicNameInvalid);
+      return;
+    }
+    if (!isAllowed(policy.check(Action::kPublish, ResourceKind::kTopic, publish.topic)) ||
+        (publish.retain &&
+         !isAllowed(policy.check(Action::kRetainPublish, ResourceKind::kTopic, publish.topic)))) {
+      WorkerMetrics::add(metrics_.policy_denials[static_cast<std::size_t>(
+          publish.retain ? Action::kRetainPublish : Action::kPublish)]);
+      c->connection.completePublish(publish, ReasonCode::kNotAuthorized);
+      return;
+    }
+    WorkerMetrics::add(metrics_.messages_in);
+    if (!isBasicIngest(publish.topic)) {
+      auto message = std::make_shared<mqtt::Message>();
+      message->topic = std::move(publish.topic);
+      message->payload = std::move(publish.payload);
+      message->qos = publish.qos;
+      message->retain = publish.retain;
+      message->properties = forwardedProperties(std::move(publish.properties));
+      if (message->retain) broker_.retained.put(c->auth.account.id, message);
+      broker_.route(*this, c->auth.account.id, message, c->session->id);
+    }
+    c->connection.completePublish(publish, ReasonCode::kSuccess);
+  }
+
+  void onSubscribe(const ClientPtr& c, const mqtt::SubscribeRequested& request) {
+    const auto& subs = request.subscribe.subscriptions;
+    std::vector<ReasonCode> reasons(subs.size());
+    std::vector<std::string> granted;
+    std::vector<bool> is_new(subs.size(), false);
+    SessionRecord& s = *c->session;
+    auto& tree = trees_[s.account_id];
+    for (std::size_t i = 0; i < subs.size(); ++i) {
+      const auto& sub = subs[i];
+      if (request.refused[i] != ReasonCode::kSuccess) {
+        reasons[i] = request.refused[i];
+      } else if (!clientMaySubscribe(sub.filter)) {
+        reasons[i] = ReasonCode::kTopicFilterInvalid;
+      } else if (!isAllowed(c->auth.policy->check(Action::kSubscribe, ResourceKind::kTopicFilter,
+                                                   sub.filter))) {
+        WorkerMetrics::add(metrics_.policy_denials[static_cast<std::size_t>(Action::kSubscribe)]);
+        reasons[i] = ReasonCode::kNotAuthorized;
+      } else {
+        reasons[i] = sub.options.qos == mqtt::Qos::kAtLeastOnce ? ReasonCode::kGrantedQos1
+                                                                 : ReasonCode::kSuccess;
+        is_new[i] = tree.add(sub.filter, s.id, sub.options);
+        s.state->subscriptions[sub.filter] = sub.options;
+        granted.push_back(sub.filter);
+      }
+    }
+    c->connection.completeSubscribe(request.subscribe.packet_id, reasons);
+    if (c->connection.closed()) return;
+    // Retained messages go only to a filter that is exactly their topic (spec §9.5).
+    for (std::size_t i = 0; i < subs.size(); ++i) {
+      const auto& sub = subs[i];
+      const bool wanted = sub.options.retain_handling == mqtt::RetainHandling::kSendOnSubscribe ||
+                          (sub.options.retain_handling == mqtt::RetainHandling::kSendIfNew &&
+                           is_new[i]);
+      if (static_cast<std::uint8_t>(reasons[i]) >= 0x80 || !wanted ||
+          sub.filter.find_first_of("+#") != std::string::npos) {
+        continue;
+      }
+      auto message = broker_.retained.get(s.account_id, sub.filter);
+      if (!message) continue;
+      if (!isAllowed(c->auth.policy->check(Action::kReceive, ResourceKind::kTopic, sub.filter))) {
+        continue;
+      }
+      c->connection.deliver(
+          mqtt::Delivery{message, std::min(message->qos, sub.options.qos), true});
+      WorkerMetrics::add(metrics_.messages_out);
+    }
+    if (!granted.empty() && emitsLifecycleEvents(s.client_id)) {
+      broker_.publishEvent(*this, s.account_id, subscribedTopic(s.client_id),
+                           subscriptionEvent(c->lifecycle, broker_.nowMillis(), true, granted));
+    }
+  }
+
+  void onUnsubscribe(const ClientPtr& c, const mqtt::Unsubscribe& request) {
+    SessionRecord& s = *c->session;
+    auto& tree = trees_[s.account_id];
+    std::vector<ReasonCode> reasons;
+    std::vector<std::string> removed;
+    for (const std::string& filter : request.filters) {
+      const bool existed = s.state->subscriptions.erase(filter) != 0;
+      if (existed) {
+        tree.remove(filter, s.id);
+        removed.push_back(filter);
+      }
+      reasons.push_back(existed ? ReasonCode::kSuccess : ReasonCode::kNoSubscriptionExisted);
+    }
+    c->connection.completeUnsubscribe(request.packet_id, reasons);
+    if (!removed.empty() && emitsLifecycleEvents(s.client_id)) {
+      broker_.publishEvent(*this, s.account_id, unsubscribedTopic(s.client_id),
+                           subscriptionEvent(c->lifecycle, broker_.nowMillis(), false, removed));
+    }
+  }
+
+  // Encrypts what the protocol core wrote and starts writing it.
+  void flush(const ClientPtr& c) {
+    if (c->finished) return;
+    if (c->connection.takeOutgoing(pending_plaintext_)) {
+      if (c->tls->state() == pki::TlsSession::State::kOpen) c->tls->send(pending_plaintext_);
+      pending_plaintext_.clear();
+    }
+    flushTls(c);
+  }
+
+  void flushTls(const ClientPtr& c) {
+    c->tls->takeOutgoing(c->out);
+    startWrite(c);
+  }
+
+  void startWrite(const ClientPtr& c) {
+    if (c->write_in_progress || c->out.empty() || c->finished || !c->socket) return;
+    c->writing.swap(c->out);
+    c->write_in_progress = true;
+    asio::async_write(*c->socket, asio::buffer(c->writing),
+                      [this, c](boost::system::error_code ec, std::size_t n) {
+                        c->write_in_progress = false;
+                        onWritten(c, ec, n);
+                      });
+  }
+
+  void onWritten(const ClientPtr& c, boost::system::error_code ec, std::size_t n);
+
+  // The protocol core closed the connection (any reason): end the session's use of it, say
+  // goodbye at the TLS level and close the socket once the last bytes are out.
+  void closed(const ClientPtr& c);
+  void detach(const ClientPtr& c);
+
+  void lost(const ClientPtr& c) {
+    if (c->finished) return;
+    if (c->phase == Client::Phase::kActive) {
+      c->connection.lost();
+      closed(c);
+    } else {
+      finish(c);
+    }
+  }
+
+  void finishAfterWrite(const ClientPtr& c) {
+    c->phase = Client::Phase::kClosing;
+    if (!c->write_in_progress && c->out.empty()) finish(c);
+  }
+
+  void finish(const ClientPtr& c) {
+    if (c->finished) return;
+    c->finished = true;
+    boost::system::error_code ec;
+    if (c->socket) {
+      c->socket->shutdown(tcp::socket::shutdown_both, ec);
+      c->socket->close(ec);
+    }
+    clients_.erase(c->id);
+    metrics_.sockets.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void destroySession(SessionRecord* s);
+
+  void scheduleSweep() {
+    sweep_.expires_after(std::chrono::seconds(1));
+    sweep_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      sweep();
+      scheduleSweep();
+    });
+  }
+
+  void sweep();
+
+  Broker::Impl& broker_;
+  const std::size_t index_;
+  asio::io_context io_{1};
+  std::thread thread_;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  asio::steady_timer sweep_;
+  WorkerMetrics metrics_;
+  std::uint64_t next_client_id_ = 1;
+  bool stopping_ = false;
+  mqtt::SubscriberId next_subscriber_id_ = 1;
+
+  std::unordered_map<std::uint64_t, ClientPtr> clients_;
+  std::unordered_map<std::string, std::unique_ptr<SessionRecord>> sessions_;
+  std::unordered_map<mqtt::SubscriberId, SessionRecord*> subscribers_;
+  std::unordered_map<std::string, mqtt::TopicTree> trees_;  // per account
+  struct Version {
+    std::int64_t number = 0;
+    SteadyTime last_seen{};
+  };
+  std::unordered_map<std::string, Version> versions_;  // lifecycle versionNumber per client id
+
+  // Scratch reused across calls, so steady-state traffic does not allocate for them.
+  std::string read_buffer_;
+  std::string plaintext_;
+  std::string pending_plaintext_;
+  std::vector<mqtt::ConnectionEvent> events_;
+  std::vector<mqtt::TreeEntry> matches_;
+  std::vector<Client*> dirty_;
+};
+
+
+void Worker::attach(const ClientPtr& c) {
+  const SteadyTime now = steadyNow();
+  const std::string& client_id = c->identity->context.client_id;
+  const std::string key = sessionKey(c->auth.account.id, client_id);
+  auto it = sessions_.find(key);
+  if (it != sessions_.end() && it->second->client != nullptr) {
+    // spec §9.3: the new connection wins; the old one ends with DUPLICATE_CLIENTID.
+    ClientPtr old = clients_.at(it->second->client->id);
+    old->connection.close(DisconnectReason::kDuplicateClientId, ReasonCode::kSessionTakenOver);
+    closed(old);
+    it = sessions_.find(key);
+  }
+  if (it != sessions_.end() && c->connect_clean) {
+    destroySession(it->second.get());
+    it = sessions_.end();
+  }
+  const bool present = it != sessions_.end();
+  SessionRecord* s = nullptr;
+  if (present) {
+    s = it->second.get();
+  } else {
+    auto record = std::make_unique<SessionRecord>();
+    record->account_id = c->auth.account.id;
+    record->region = c->auth.account.region;
+    record->client_id = client_id;
+    record->id = next_subscriber_id_++ * 64 + index_;
+    record->state = std::make_shared<mqtt::Session>();
+    s = record.get();
+    subscribers_[s->id] = s;
+    sessions_[key] = std::move(record);
+  }
+  s->client = c.get();
+  s->identity = c->identity;
+  s->policy = c->auth.policy;
+  s->expiry_seconds = c->connect_expiry;
+  c->session = s;
+
+  // versionNumber: one per connect of the client id, back to 0 after an hour away (spec §9.6).
+  Version& version = versions_[key];
+  if (now - version.last_seen > std::chrono::hours(1)) version.number = 0;
+  version.last_seen = now;
+  c->lifecycle.version_number = ++version.number;
+
+  mqtt::AcceptOptions options;
+  options.session_present = present;
+  if (c->expiry_capped) options.session_expiry = c->connect_expiry;
+  if (c->assigned_client_id) options.assigned_client_id = client_id;
+  c->phase = Client::Phase::kActive;
+  c->connection.accept(s->state, options, now);
+  WorkerMetrics::add(metrics_.connects);
+  WorkerMetrics::add(metrics_.connections);
+  if (emitsLifecycleEvents(client_id)) {
+    broker_.publishEvent(*this, s->account_id, connectedTopic(client_id),
+                         connectedEvent(c->lifecycle, broker_.nowMillis()));
+  }
+  receiveAndHandle(c, {});  // whatever the client sent behind its CONNECT
+  flush(c);
+  if (c->connection.closed()) closed(c);
+}
+
+void Worker::deliverLocal(const std::string& account_id, const mqtt::MessagePtr& message,
+                          mqtt::SubscriberId origin) {
+  auto tree = trees_.find(account_id);
+  if (tree == trees_.end()) return;
+  matches_.clear();
+  tree->second.collect(message->topic, [this](const mqtt::TreeEntry& e) { matches_.push_back(e); });
+  if (matches_.empty()) return;
+  // One delivery per session at the highest QoS its matching filters grant (MQTT 5 §3.3.4).
+  std::sort(matches_.begin(), matches_.end(),
+            [](const mqtt::TreeEntry& a, const mqtt::TreeEntry& b) {
+              return a.subscriber < b.subscriber;
+            });
+  for (std::size_t i = 0; i < matches_.size();) {
+    const mqtt::SubscriberId id = matches_[i].subscriber;
+    mqtt::SubscribeOptions options = matches_[i].options;
+    for (++i; i < matches_.size() && matches_[i].subscriber == id; ++i) {
+      options.qos = std::max(options.qos, matches_[i].options.qos);
+      options.no_local = options.no_local && matches_[i].options.no_local;
+      options.retain_as_published = options.retain_as_published ||
+                                    matches_[i].options.retain_as_published;
+    }
+    auto found = subscribers_.find(id);
+    if (found == subscribers_.end()) continue;
+    SessionRecord& s = *found->second;
+    if (options.no_local && id == origin) continue;
+    if (!s.policy ||
+        !isAllowed(s.policy->check(Action::kReceive, ResourceKind::kTopic, message->topic))) {
+      WorkerMetrics::add(metrics_.policy_denials[static_cast<std::size_t>(Action::kReceive)]);
+      continue;
+    }
+    mqtt::Delivery delivery{message, std::min(message->qos, options.qos),
+                            options.retain_as_published && message->retain};
+    if (s.client != nullptr) {
+      s.client->connection.deliver(std::move(delivery));
+      WorkerMetrics::add(metrics_.messages_out);
+      if (!s.client->dirty) {
+        s.client->dirty = true;
+        dirty_.push_back(s.client);
+      }
+    } else if (delivery.qos == mqtt::Qos::kAtLeastOnce) {
+      // Offline persistent session: QoS 1 waits for the client (spec §9.3).
+      auto& queued = s.state->queued;
+      if (queued.size() >= broker_.options.limits.max_queued_messages) {
+        queued.pop_front();
+        WorkerMetrics::add(metrics_.messages_dropped);
+      }
+      queued.push_back(std::move(delivery));
+    }
+  }
+}
+
+void Worker::reauthorize(const std::string& account_id) {
+  std::vector<SessionRecord*> affected;
+  for (auto& [key, s] : sessions_) {
+    if (s->account_id == account_id) affected.push_back(s.get());
+  }
+  for (SessionRecord* s : affected) {
+    const Identity& who = *s->identity;
+    AuthOutcome outcome = broker_.authorizer.authorize(who.certificate_id, who.server_name,
+                                                       who.context, who.will ? &*who.will : nullptr);
+    if (auto* refusal = std::get_if<Refusal>(&outcome)) {
+      spdlog::info("mqtt: client {} no longer authorized: {}", s->client_id, refusal->detail);
+      s->policy = nullptr;  // an offline session receives nothing more
+      if (s->client != nullptr) {
+        ClientPtr c = clients_.at(s->client->id);
+        c->connection.close(DisconnectReason::kAuthError, ReasonCode::kNotAuthorized);
+        closed(c);  // may destroy *s
+      }
+      continue;
+    }
+    auto& auth = std::get<Authorization>(outcome);
+    s->policy = auth.policy;
+    if (s->client != nullptr) s->client->auth = auth;
+    // Subscriptions the new policy no longer allows end now.
+    auto& tree = trees_[s->account_id];
+    for (auto it = s->state->subscriptions.begin(); it != s->state->subscriptions.end();) {
+      if (isAllowed(s->policy->check(Action::kSubscribe, ResourceKind::kTopicFilter, it->first))) {
+        ++it;
+      } else {
+        tree.remove(it->first, s->id);
+        it = s->state->subscriptions.erase(it);
+      }
+    }
+  }
+  flushDirty();
+}
+
+void Worker::onWritten(const ClientPtr& c, boost::system::error_code ec, std::size_t n) {
+  c->writing.clear();
+  if (c->finished) return;
+  if (ec) {
+    c->out.clear();
+    lost(c);
+    return;
+  }
+  WorkerMetrics::add(metrics_.bytes_out, n);
+  if (c->writing.capacity() > 16 * 1024) std::string().swap(c->writing);
+  if (c->move_after_write) {
+    c->move_after_write = false;
+    moveNow(c, *c->move_target);
+    return;
+  }
+  if (!c->out.empty()) {
+    startWrite(c);
+  } else if (c->phase == Client::Phase::kClosing) {
+    finish(c);
+  }
+}
+
+void Worker::closed(const ClientPtr& c) {
+  if (c->finished || c->phase == Client::Phase::kClosing) return;
+  if (c->phase == Client::Phase::kActive) detach(c);
+  flush(c);  // the CONNACK or DISCONNECT the core wrote last
+  c->tls->close();
+  flushTls(c);
+  finishAfterWrite(c);
+}
+
+void Worker::detach(const ClientPtr& c) {
+  SessionRecord* s = c->session;
+  const DisconnectReason reason = c->connection.closeReason();
+  metrics_.connections.fetch_sub(1, std::memory_order_relaxed);
+  WorkerMetrics::add(metrics_.disconnects[static_cast<std::size_t>(reason)]);
+  if (c->connection.closeDetail().size() > 0) {
+    spdlog::debug("mqtt: client {} closed: {}", s->client_id, c->connection.closeDetail());
+  }
+  s->client = nullptr;
+  c->session = nullptr;
+  if (c->identity->will && sendsWill(reason, c->connection.willRequested())) {
+    const mqtt::Will& will = *c->identity->will;
+    auto message = std::make_shared<mqtt::Message>();
+    message->topic = will.topic;
+    message->payload = will.payload;
+    message->qos = will.qos;
+    message->retain = will.retain;
+    message->properties = forwardedProperties(will.properties);
+    std::erase_if(message->properties, [](const mqtt::Property& p) {
+      return p.id == mqtt::PropertyId::kWillDelayInterval;
+    });
+    if (message->retain) broker_.retained.put(s->account_id, message);
+    broker_.route(*this, s->account_id, message, s->id);
+  }
+  if (emitsLifecycleEvents(s->client_id)) {
+    broker_.publishEvent(*this, s->account_id, disconnectedTopic(s->client_id),
+                         disconnectedEvent(c->lifecycle, broker_.nowMillis(), reason));
+  }
+  versions_[sessionKey(s->account_id, s->client_id)].last_seen = steadyNow();
+  if (s->expiry_seconds == 0) {
+    destroySession(s);
+  } else {
+    s->offline_since = steadyNow();
+  }
+}
+
+void Worker::destroySession(SessionRecord* s) {
+  auto tree = trees_.find(s->account_id);
+  if (tree != trees_.end()) {
+    for (const auto& [filter, options] : s->state->subscriptions) tree->second.remove(filter, s->id);
+  }
+  subscribers_.erase(s->id);
+  sessions_.erase(sessionKey(s->account_id, s->client_id));
+}
+
+void Worker::sweep() {
+  const SteadyTime now = steadyNow();
+  std::vector<ClientPtr> expired;
+  for (const auto& [id, c] : clients_) {
+    const bool connecting = c->phase == Client::Phase::kHandshake ||
+                            c->phase == Client::Phase::kAwaitingConnect;
+    if ((connecting && now - c->started > broker_.options.connect_timeout) ||
+        (c->phase == Client::Phase::kActive && c->connection.keepAliveExpired(now))) {
+      expired.push_back(c);
+    }
+  }
+  for (const ClientPtr& c : expired) {
+    if (c->phase == Client::Phase::kActive) {
+      c->connection.close(DisconnectReason::kKeepAliveTimeout, ReasonCode::kKeepAliveTimeout);
+      closed(c);
+    } else {
+      if (c->phase == Client::Phase::kHandshake) {
+        WorkerMetrics::add(
+            metrics_.auth_failures[static_cast<std::size_t>(AuthFailure::kTlsHandshake)]);
+      }
+      finish(c);
+    }
+  }
+  std::vector<SessionRecord*> ended;
+  for (const auto& [key, s] : sessions_) {
+    if (s->client == nullptr && now - s->offline_since > std::chrono::seconds(s->expiry_seconds)) {
+      ended.push_back(s.get());
+    }
+  }
+  for (SessionRecord* s : ended) destroySession(s);
+  std::erase_if(versions_, [&](const auto& entry) {
+    return now - entry.second.last_seen > std::chrono::hours(1) &&
+           sessions_.find(entry.first) == sessions_.end();
+  });
+  flushDirty();
+}
+
+}  // namespace
+
+Worker& Broker::Impl::homeOf(std::string_view account_id, std::string_view client_id) {
+  const std::size_t h = std::hash<std::string>()(sessionKey(account_id, client_id));
+  return *workers[h % workers.size()];
+}
+
+void Broker::Impl::route(Worker& from, const std::string& account_id,
+                         const mqtt::MessagePtr& message, mqtt::SubscriberId origin) {
+  for (auto& w : workers) {
+    if (w.get() == &from) continue;
+    Worker* to = w.get();
+    asio::post(to->io(), [to, account_id, message, origin] {
+      to->deliverLocal(account_id, message, origin);
+      to->flushDirty();
+    });
+  }
+  from.deliverLocal(account_id, message, origin);
+}
+
+void Broker::Impl::publishEvent(Worker& from, const std::string& account_id, std::string topic,
+                                 std::string payload) {
+  auto message = std::make_shared<mqtt::Message>();
+  message->topic = std::move(topic);
+  message->payload = std::move(payload);
+  message->qos = mqtt::Qos::kAtLeastOnce;
+  route(from, account_id, message, 0);
+}
+
+void Broker::Impl::onRegistryEvent(const registry::Event& event) {
+  static constexpr std::string_view kOperations[] = {"created", "updated", "deleted"};
+  {
+    std::lock_guard lock(events_mutex);
+    ++registry_events[{event.resource,
+                       std::string(kOperations[static_cast<int>(event.operation)])}];
+  }
+  if (!authorizer.onRegistryEvent(event)) return;
+  // Live enforcement: every worker re-authorizes the account's sessions now.
+  for (auto& w : workers) {
+    Worker* to = w.get();
+    asio::post(to->io(), [to, account = event.account_id] { to->reauthorize(account); });
+  }
+}
+
+Broker::Broker(BrokerOptions options, BrokerDependencies dependencies)
+    : impl_(std::make_unique<Impl>(std::move(options), dependencies)) {}
+
+Broker::~Broker() { stop(); }
+
+Status Broker::start() {
+  Impl& b = *impl_;
+  if (b.started) return Error(ErrorKind::kInternalFailure, "broker already started");
+  b.started = true;
+  pki::TlsServerOptions tls;
+  tls.certificate_chain_file = b.options.certificate_chain_file;
+  tls.private_key_file = b.options.private_key_file;
+  FG_ASSIGN_OR_RETURN(b.tls_mqtt, pki::TlsServerContext::create(tls));
+  tls.alpn_protocols = {"x-amzn-mqtt-ca"};
+  tls.require_alpn = true;
+  FG_ASSIGN_OR_RETURN(b.tls_alpn, pki::TlsServerContext::create(tls));
+
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(b.options.bind_address, ec);
+  if (ec) return Error(ErrorKind::kInvalidRequest, "not an IP address: " + b.options.bind_address);
+  const int count = b.options.workers > 0
+                        ? b.options.workers
+                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < count; ++i) {
+    b.workers.push_back(std::make_unique<Worker>(b, static_cast<std::size_t>(i)));
+  }
+  auto listenAll = [&](int configured, const std::shared_ptr<pki::TlsServerContext>& context,
+                       std::uint16_t& port) -> Status {
+    if (configured < 0) return {};
+    port = static_cast<std::uint16_t>(configured);
+    for (auto& w : b.workers) FG_RETURN_IF_ERROR(w->listen(tcp::endpoint(address, 0), context, port));
+    return {};
+  };
+  FG_RETURN_IF_ERROR(listenAll(b.options.mqtt_port, b.tls_mqtt, b.mqtt_port));
+  FG_RETURN_IF_ERROR(listenAll(b.options.alpn_port, b.tls_alpn, b.alpn_port));
+
+  b.sink->impl = &b;
+  b.deps.events.subscribe([sink = b.sink](const registry::Event& event) {
+    std::lock_guard lock(sink->mutex);
+    if (sink->impl != nullptr) sink->impl->onRegistryEvent(event);
+  });
+  for (auto& w : b.workers) w->start();
+  return {};
+}
+
+void Broker::stop() {
+  Impl& b = *impl_;
+  if (!b.started || b.stopped) return;
+  b.stopped = true;
+  {
+    std::lock_guard lock(b.sink->mutex);
+    b.sink->impl = nullptr;
+  }
+  for (auto& w : b.workers) {
+    Worker* to = w.get();
+    asio::post(to->io(), [to] { to->shutdown(); });
+  }
+  for (auto& w : b.workers) w->join();
+}
+
+std::uint16_t Broker::mqttPort() const { return impl_->mqtt_port; }
+std::uint16_t Broker::alpnPort() const { return impl_->alpn_port; }
+
+std::string Broker::metrics() const {
+  std::vector<const WorkerMetrics*> workers;
+  for (const auto& w : impl_->workers) workers.push_back(&w->metrics());
+  RegistryEventCounts counts;
+  {
+    std::lock_guard lock(impl_->events_mutex);
+    counts = impl_->registry_events;
+  }
+  return renderPrometheus(workers, counts);
+}
+
+}  // namespace fleetgate::broker

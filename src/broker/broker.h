@@ -1,0 +1,67 @@
+#pragma once
+
+// The MQTT broker: mutual-TLS listeners (8883, and the ALPN `x-amzn-mqtt-ca` port that AWS
+// serves on 443), authentication of registered certificates, IoT policy enforcement, sessions,
+// retained messages and lifecycle events. Asio and OpenSSL stay behind the pimpl.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/random.h"
+#include "mqtt/connection.h"
+#include "registry/certificate_index.h"
+#include "registry/events.h"
+#include "registry/registry.h"
+
+namespace fleetgate::broker {
+
+struct BrokerOptions {
+  std::string bind_address = "127.0.0.1";
+  int mqtt_port = 8883;  // 0: any free port; -1: no listener
+  int alpn_port = 443;   // MQTT selected by ALPN `x-amzn-mqtt-ca`; 0: any free port; -1: none
+  std::string certificate_chain_file;
+  std::string private_key_file;
+  int workers = 0;  // threads, one event loop each; 0: one per core
+  std::string default_account_id;  // for clients whose SNI names no account's endpoint
+  std::string domain;              // device endpoints are <prefix>-ats.iot.<region>.<domain>
+  mqtt::ConnectionLimits limits;
+  std::chrono::seconds connect_timeout{10};  // TCP accept to CONNECT (slow handshakes included)
+  std::uint32_t max_session_expiry = 3600;   // seconds a persistent session outlives its client
+};
+
+struct BrokerDependencies {
+  registry::Registry& registry;
+  registry::CertificateIndex& certificates;
+  registry::EventBus& events;
+  const Clock& clock;
+  Random& random;
+};
+
+class Broker {
+ public:
+  Broker(BrokerOptions options, BrokerDependencies dependencies);
+  ~Broker();  // stops
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // Loads the TLS material, binds the listeners and starts the worker threads. Once.
+  Status start();
+  // Disconnects every client (SERVER_INITIATED_DISCONNECT) and joins the threads. Idempotent.
+  void stop();
+
+  std::uint16_t mqttPort() const;  // 0 when disabled
+  std::uint16_t alpnPort() const;
+  // Prometheus text exposition of the broker's counters.
+  std::string metrics() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fleetgate::broker
