@@ -6,7 +6,7 @@ packages=(
   libssl-dev openssl libboost1.81-dev nlohmann-json3-dev libsqlite3-dev sqlite3
   libcli11-dev libspdlog-dev libfmt-dev libp11-kit-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  awscli python3-boto3 python3-paho-mqtt curl procps
+  awscli python3-boto3 python3-paho-mqtt mosquitto mosquitto-clients curl procps
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -243,7 +243,18 @@ class Worker {
     if (!c->finished && c->phase == Client::Phase::kActive) waitReadable(c);
   }
 
+  // Sends what this batch of work produced: deliveries for other workers' clients (one post per
+  // worker, not per message) and this worker's clients' new packets (one TLS record each).
   void flushDirty() {
+    for (std::size_t i = 0; i < outbox_.size(); ++i) {
+      if (outbox_[i].empty()) continue;
+      Worker* to = broker_.workers[i].get();
+      asio::post(to->io(), [to, batch = std::move(outbox_[i])] {
+        for (const Routed& r : batch) to->deliverLocal(r.account_id, r.message, r.origin);
+        to->flushDirty();
+      });
+      outbox_[i].clear();
+    }
     for (Client* d : dirty_) {
       d->dirty = false;
       auto it = clients_.find(d->id);
@@ -251,6 +262,15 @@ class Worker {
     }
     dirty_.clear();
   }
+
+  // Queues a message for another worker's subscribers until flushDirty().
+  void forward(std::size_t worker, const std::string& account_id, const mqtt::MessagePtr& message,
+               mqtt::SubscriberId origin) {
+    if (outbox_.size() <= worker) outbox_.resize(broker_.workers.size());
+    outbox_[worker].push_back(Routed{account_id, message, origin});
+  }
+
+  std::size_t index() const { return index_; }
 
   void deliverLocal(const std::string& account_id, const mqtt::MessagePtr& message,
                     mqtt::SubscriberId origin);
@@ -603,6 +623,7 @@ class Worker {
     if (c->phase == Client::Phase::kActive) {
       c->connection.lost();
       closed(c);
+      flushDirty();  // the will and the disconnected event
     } else {
       finish(c);
     }
@@ -666,6 +687,12 @@ class Worker {
   std::vector<mqtt::ConnectionEvent> events_;
   std::vector<mqtt::TreeEntry> matches_;
   std::vector<Client*> dirty_;
+  struct Routed {
+    std::string account_id;
+    mqtt::MessagePtr message;
+    mqtt::SubscriberId origin;
+  };
+  std::vector<std::vector<Routed>> outbox_;  // per target worker
 };
 
 
@@ -938,13 +965,8 @@ Worker& Broker::Impl::homeOf(std::string_view account_id, std::string_view clien
 
 void Broker::Impl::route(Worker& from, const std::string& account_id,
                          const mqtt::MessagePtr& message, mqtt::SubscriberId origin) {
-  for (auto& w : workers) {
-    if (w.get() == &from) continue;
-    Worker* to = w.get();
-    asio::post(to->io(), [to, account_id, message, origin] {
-      to->deliverLocal(account_id, message, origin);
-      to->flushDirty();
-    });
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    if (i != from.index()) from.forward(i, account_id, message, origin);
   }
   from.deliverLocal(account_id, message, origin);
 }
