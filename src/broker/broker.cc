@@ -221,7 +221,12 @@ class Worker {
         finish(c);
       }
     }
-    // Queued writes get a moment; the loop ends when the last socket is gone.
+    // Goodbyes get a moment to go out; a client that does not read cannot hold the stop.
+    if (clients_.empty()) return;
+    sweep_.expires_after(std::chrono::seconds(2));
+    sweep_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) io_.stop();
+    });
   }
 
   void join() {
@@ -644,6 +649,7 @@ class Worker {
     }
     clients_.erase(c->id);
     metrics_.sockets.fetch_sub(1, std::memory_order_relaxed);
+    if (stopping_ && clients_.empty()) sweep_.cancel();  // the loop may end now
   }
 
   void destroySession(SessionRecord* s);
@@ -789,8 +795,9 @@ void Worker::deliverLocal(const std::string& account_id, const mqtt::MessagePtr&
     mqtt::Delivery delivery{message, std::min(message->qos, options.qos),
                             options.retain_as_published && message->retain};
     if (s.client != nullptr) {
-      s.client->connection.deliver(std::move(delivery));
-      WorkerMetrics::add(metrics_.messages_out);
+      WorkerMetrics::add(s.client->connection.deliver(std::move(delivery))
+                             ? metrics_.messages_out
+                             : metrics_.messages_dropped);
       if (!s.client->dirty) {
         s.client->dirty = true;
         dirty_.push_back(s.client);
@@ -798,7 +805,7 @@ void Worker::deliverLocal(const std::string& account_id, const mqtt::MessagePtr&
     } else if (delivery.qos == mqtt::Qos::kAtLeastOnce) {
       // Offline persistent session: QoS 1 waits for the client (spec §9.3).
       auto& queued = s.state->queued;
-      if (queued.size() >= broker_.options.limits.max_queued_messages) {
+      if (queued.size() >= broker_.options.max_offline_messages) {
         queued.pop_front();
         WorkerMetrics::add(metrics_.messages_dropped);
       }
@@ -907,6 +914,11 @@ void Worker::detach(const ClientPtr& c) {
     destroySession(s);
   } else {
     s->offline_since = steadyNow();
+    auto& queued = s->state->queued;
+    while (queued.size() > broker_.options.max_offline_messages) {
+      queued.pop_front();
+      WorkerMetrics::add(metrics_.messages_dropped);
+    }
   }
 }
 

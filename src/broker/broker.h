@@ -31,6 +31,8 @@ struct BrokerOptions {
   mqtt::ConnectionLimits limits;
   std::chrono::seconds connect_timeout{10};  // TCP accept to CONNECT (slow handshakes included)
   std::uint32_t max_session_expiry = 3600;   // seconds a persistent session outlives its client
+  // QoS 1 messages an offline persistent session keeps; the oldest are dropped beyond it.
+  std::size_t max_offline_messages = 1000;
 };
 
 struct BrokerDependencies {

@@ -313,23 +313,24 @@ void Connection::completeUnsubscribe(std::uint16_t packet_id,
   write(Unsuback{packet_id, reasons, {}});
 }
 
-void Connection::deliver(Delivery delivery) {
-  if (closed() || !session_) return;
+bool Connection::deliver(Delivery delivery) {
+  if (closed() || !session_) return false;
   if (delivery.qos == Qos::kAtMostOnce) {
-    if (state_ == State::kConnected && outgoing_.size() < limits_.max_pending_bytes) {
-      send(delivery, 0, false);
-    }
-    return;
+    if (state_ != State::kConnected || outgoing_.size() >= limits_.max_pending_bytes) return false;
+    send(delivery, 0, false);
+    return true;
   }
   auto& s = *session_;
   if (state_ == State::kConnected && s.queued.empty() && s.inflight.size() < send_maximum_) {
     const std::uint16_t id = s.allocatePacketId();
     s.inflight.push_back(InflightDelivery{id, delivery});
     send(delivery, id, false);
-    return;
+    return true;
   }
-  if (s.queued.size() >= limits_.max_queued_messages) s.queued.pop_front();
+  const bool full = s.queued.size() >= limits_.max_queued_messages;
+  if (full) s.queued.pop_front();
   s.queued.push_back(std::move(delivery));
+  return !full;
 }
 
 void Connection::drainQueue() {

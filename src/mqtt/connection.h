@@ -54,7 +54,9 @@ struct ConnectionLimits {
   std::uint16_t max_keep_alive = 1200;
   // QoS 0 deliveries are dropped while this much is waiting to be sent (a slow reader).
   std::size_t max_pending_bytes = 4 << 20;
-  std::size_t max_queued_messages = 1000;  // per session; the oldest QoS 1 message is dropped
+  // QoS 1 messages waiting for the in-flight window of a connected client (publishers are not
+  // slowed down by subscribers); beyond it the oldest is dropped.
+  std::size_t max_queued_messages = 100'000;
   TopicLimits topics;
 };
 
@@ -104,8 +106,9 @@ class Connection {
   void completeSubscribe(std::uint16_t packet_id, const std::vector<ReasonCode>& reasons);
   void completeUnsubscribe(std::uint16_t packet_id, const std::vector<ReasonCode>& reasons);
 
-  // Sends or queues one message (QoS 1 waits for a free in-flight slot in the session).
-  void deliver(Delivery delivery);
+  // Sends or queues one message (QoS 1 waits for a free in-flight slot in the session). False
+  // when a message was dropped: this QoS 0 one for a slow reader, or the oldest queued one.
+  bool deliver(Delivery delivery);
 
   // Server-side close: v5 clients get DISCONNECT with `v5_reason` (when connected).
   void close(DisconnectReason reason, ReasonCode v5_reason);
