@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
+
 namespace fleetgate::broker {
 namespace {
 
@@ -18,6 +21,18 @@ std::vector<policy::Document> parseAll(const std::vector<std::string>& documents
     }
   }
   return parsed;
+}
+
+// No policy variable and no condition: the compiled form is the same for every connection.
+bool contextFree(const std::vector<std::string>& documents) {
+  for (const std::string& json : documents) {
+    if (json.find("${") != std::string::npos) return false;
+    std::string lower(json);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lower.find("condition") != std::string::npos) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -84,8 +99,14 @@ Result<std::shared_ptr<const Authorizer::Principal>> Authorizer::principal(
     generation = generation_;
   }
   FG_ASSIGN_OR_RETURN(auto grants, registry_.principalGrants(account, certificate_id));
+  auto compileShared = [&](const std::vector<policy::Document>& documents) {
+    return std::make_shared<const policy::CompiledPolicy>(policy::CompiledPolicy::compile(
+        documents, policy::ConnectionContext{}, account.region, account.id));
+  };
   auto loaded = std::make_shared<Principal>();
   loaded->documents = parseAll(grants.policy_documents);
+  const bool certificate_context_free = contextFree(grants.policy_documents);
+  if (certificate_context_free) loaded->shared = compileShared(loaded->documents);
   for (auto& t : grants.things) {
     Principal::Thing thing;
     thing.context.name = t.thing.name;
@@ -94,6 +115,11 @@ Result<std::shared_ptr<const Authorizer::Principal>> Authorizer::principal(
     thing.context.is_attached = true;
     thing.exclusive = t.exclusive;
     thing.group_documents = parseAll(t.group_policy_documents);
+    if (certificate_context_free && contextFree(t.group_policy_documents)) {
+      std::vector<policy::Document> all = loaded->documents;
+      all.insert(all.end(), thing.group_documents.begin(), thing.group_documents.end());
+      thing.shared = compileShared(all);
+    }
     loaded->things.push_back(std::move(thing));
   }
   std::lock_guard lock(mutex_);
@@ -141,15 +167,18 @@ AuthOutcome Authorizer::authorize(const std::string& certificate_id, std::string
     exclusive_thing = t.context.name;
     if (thing == nullptr) thing = &t;
   }
-  std::vector<policy::Document> documents = p.documents;
-  policy::ConnectionContext full = context;
-  if (thing != nullptr) {
-    full.thing = thing->context;
-    documents.insert(documents.end(), thing->group_documents.begin(),
-                     thing->group_documents.end());
+  std::shared_ptr<const policy::CompiledPolicy> compiled = thing ? thing->shared : p.shared;
+  if (!compiled) {
+    std::vector<policy::Document> documents = p.documents;
+    policy::ConnectionContext full = context;
+    if (thing != nullptr) {
+      full.thing = thing->context;
+      documents.insert(documents.end(), thing->group_documents.begin(),
+                       thing->group_documents.end());
+    }
+    compiled = std::make_shared<const policy::CompiledPolicy>(
+        policy::CompiledPolicy::compile(documents, full, account->region, account->id));
   }
-  auto compiled = std::make_shared<const policy::CompiledPolicy>(
-      policy::CompiledPolicy::compile(documents, full, account->region, account->id));
   using policy::Action;
   using policy::ResourceKind;
   if (!compiled->allows(Action::kConnect,

@@ -65,10 +65,13 @@ class Authorizer {
  private:
   struct Principal {
     std::vector<policy::Document> documents;
+    // Compiled once for every connection when no document uses a variable or a condition.
+    std::shared_ptr<const policy::CompiledPolicy> shared;
     struct Thing {
       policy::ThingContext context;
       bool exclusive = false;
       std::vector<policy::Document> group_documents;
+      std::shared_ptr<const policy::CompiledPolicy> shared;  // certificate + group documents
     };
     std::vector<Thing> things;
   };

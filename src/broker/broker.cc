@@ -335,7 +335,6 @@ class Worker {
     }
     flushDirty();
     if (c->finished) return;
-    c->connection.releaseMemory();
     waitReadable(c);
   }
 
@@ -940,6 +939,15 @@ void Worker::sweep() {
     if ((connecting && now - c->started > broker_.options.connect_timeout) ||
         (c->phase == Client::Phase::kActive && c->connection.keepAliveExpired(now))) {
       expired.push_back(c);
+    }
+  }
+  for (const auto& [id, c] : clients_) {
+    // A client with nothing in flight gives back its buffers: idle connections stay small.
+    if (!c->write_in_progress && c->out.empty() && c->phase == Client::Phase::kActive) {
+      c->connection.releaseMemory();
+      c->tls->releaseBuffers();
+      std::string().swap(c->out);
+      std::string().swap(c->writing);
     }
   }
   for (const ClientPtr& c : expired) {

@@ -529,6 +529,23 @@ bool TlsSession::takeOutgoing(std::string& out) {
   return read > 0;
 }
 
+void TlsSession::releaseBuffers() {
+  SSL* ssl = impl_->ssl.get();
+  if (ssl == nullptr || state_ != State::kOpen) return;
+  if (idleCapacity(impl_->rbio) > 0) {
+    if (BIO* fresh = BIO_new(BIO_s_mem()); fresh != nullptr) {
+      SSL_set0_rbio(ssl, fresh);
+      impl_->rbio = fresh;
+    }
+  }
+  if (idleCapacity(impl_->wbio) > 0) {
+    if (BIO* fresh = BIO_new(BIO_s_mem()); fresh != nullptr) {
+      SSL_set0_wbio(ssl, fresh);
+      impl_->wbio = fresh;
+    }
+  }
+}
+
 std::string_view TlsSession::protocolVersion() const {
   if (impl_->ssl == nullptr) return {};
   return SSL_get_version(impl_->ssl.get());

@@ -104,6 +104,8 @@ class TlsSession {
   void close();
   // Moves queued ciphertext to the end of `out`. Returns false when nothing was queued.
   bool takeOutgoing(std::string& out);
+  // Frees the memory buffers' capacity when they hold nothing; for connections gone idle.
+  void releaseBuffers();
 
   State state() const { return state_; }
   const std::string& failureReason() const { return failure_reason_; }

@@ -138,6 +138,30 @@ TEST_F(AuthorizerTest, ServerNamePicksTheAccount) {
   EXPECT_EQ(std::get<Authorization>(outcome).account.id, other.id);
 }
 
+TEST_F(AuthorizerTest, PoliciesWithoutVariablesAreCompiledOnceForAllConnections) {
+  auto cert = activeCertificate();
+  ASSERT_TRUE(registry_->createPolicy(account_, "all", R"({"Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]})").ok());
+  attach("all", account_.arn("cert", cert.id));
+  auto a = authorize(cert, "client-a");
+  auto b = authorize(cert, "client-b");
+  ASSERT_TRUE(std::holds_alternative<Authorization>(a));
+  ASSERT_TRUE(std::holds_alternative<Authorization>(b));
+  EXPECT_EQ(std::get<Authorization>(a).policy, std::get<Authorization>(b).policy);
+
+  // With a variable each connection gets its own substitution.
+  ASSERT_TRUE(registry_->createPolicy(account_, "own", R"({"Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/${iot:ClientId}"}]})").ok());
+  attach("own", account_.arn("cert", cert.id));
+  a = authorize(cert, "client-a");
+  b = authorize(cert, "client-b");
+  const auto& pa = *std::get<Authorization>(a).policy;
+  const auto& pb = *std::get<Authorization>(b).policy;
+  EXPECT_NE(&pa, &pb);
+  using policy::Action;
+  using policy::ResourceKind;
+  EXPECT_TRUE(isAllowed(pa.check(Action::kPublish, ResourceKind::kTopic, "client-a")));
+  EXPECT_TRUE(isAllowed(pb.check(Action::kPublish, ResourceKind::kTopic, "client-b")));
+}
+
 TEST_F(AuthorizerTest, PolicyChangesReachTheNextAuthorization) {
   auto cert = activeCertificate();
   ASSERT_TRUE(registry_->createPolicy(account_, "p", R"({"Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]})").ok());
