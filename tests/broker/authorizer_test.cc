@@ -149,7 +149,8 @@ TEST_F(AuthorizerTest, PoliciesWithoutVariablesAreCompiledOnceForAllConnections)
   EXPECT_EQ(std::get<Authorization>(a).policy, std::get<Authorization>(b).policy);
 
   // With a variable each connection gets its own substitution.
-  ASSERT_TRUE(registry_->createPolicy(account_, "own", R"({"Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/${iot:ClientId}"}]})").ok());
+  ASSERT_TRUE(registry_->detachPolicy(account_, "all", account_.arn("cert", cert.id)).ok());
+  ASSERT_TRUE(registry_->createPolicy(account_, "own", R"({"Statement":[{"Effect":"Allow","Action":["iot:Connect","iot:Publish"],"Resource":["arn:aws:iot:us-east-1:123456789012:client/*","arn:aws:iot:us-east-1:123456789012:topic/${iot:ClientId}"]}]})").ok());
   attach("own", account_.arn("cert", cert.id));
   a = authorize(cert, "client-a");
   b = authorize(cert, "client-b");
@@ -160,6 +161,7 @@ TEST_F(AuthorizerTest, PoliciesWithoutVariablesAreCompiledOnceForAllConnections)
   using policy::ResourceKind;
   EXPECT_TRUE(isAllowed(pa.check(Action::kPublish, ResourceKind::kTopic, "client-a")));
   EXPECT_TRUE(isAllowed(pb.check(Action::kPublish, ResourceKind::kTopic, "client-b")));
+  EXPECT_FALSE(isAllowed(pa.check(Action::kPublish, ResourceKind::kTopic, "client-b")));
 }
 
 TEST_F(AuthorizerTest, PolicyChangesReachTheNextAuthorization) {
