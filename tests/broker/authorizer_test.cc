@@ -150,7 +150,7 @@ TEST_F(AuthorizerTest, PoliciesWithoutVariablesAreCompiledOnceForAllConnections)
 
   // With a variable each connection gets its own substitution.
   ASSERT_TRUE(registry_->detachPolicy(account_, "all", account_.arn("cert", cert.id)).ok());
-  ASSERT_TRUE(registry_->createPolicy(account_, "own", R"({"Statement":[{"Effect":"Allow","Action":["iot:Connect","iot:Publish"],"Resource":["arn:aws:iot:us-east-1:123456789012:client/*","arn:aws:iot:us-east-1:123456789012:topic/${iot:ClientId}"]}]})").ok());
+  ASSERT_TRUE(registry_->createPolicy(account_, "own", R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Connect","iot:Publish"],"Resource":["arn:aws:iot:us-east-1:123456789012:client/*","arn:aws:iot:us-east-1:123456789012:topic/${iot:ClientId}"]}]})").ok());
   attach("own", account_.arn("cert", cert.id));
   a = authorize(cert, "client-a");
   b = authorize(cert, "client-b");
