@@ -189,7 +189,6 @@ void Connection::accept(std::shared_ptr<Session> session, const AcceptOptions& o
   write(connack);
   state_ = State::kConnected;
   last_activity_ = now;
-  topic_aliases_.assign(limits_.topic_alias_maximum, std::string());
   session_ = std::move(session);
   for (const InflightDelivery& d : session_->inflight) send(d.delivery, d.packet_id, true);
   drainQueue();
@@ -216,10 +215,11 @@ void Connection::onPublish(Publish&& publish, std::vector<ConnectionEvent>& even
   auto alias = std::find_if(publish.properties.begin(), publish.properties.end(),
                             [](const Property& p) { return p.id == PropertyId::kTopicAlias; });
   if (alias != publish.properties.end()) {
-    if (alias->integer == 0 || alias->integer > topic_aliases_.size()) {
+    if (alias->integer == 0 || alias->integer > limits_.topic_alias_maximum) {
       protocolError(ReasonCode::kTopicAliasInvalid, "topic alias out of range");
       return;
     }
+    if (topic_aliases_.empty()) topic_aliases_.resize(limits_.topic_alias_maximum);
     std::string& mapped = topic_aliases_[alias->integer - 1];
     if (publish.topic.empty()) {
       if (mapped.empty()) {

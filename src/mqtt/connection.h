@@ -158,7 +158,7 @@ class Connection {
   std::uint16_t inbound_unacked_ = 0;
   std::uint16_t send_maximum_ = 0;
   std::uint32_t client_max_packet_ = 0;  // 0: no limit announced
-  std::vector<std::string> topic_aliases_;  // index alias-1; v5 inbound
+  std::vector<std::string> topic_aliases_;  // index alias-1; v5 inbound; sized on first use
   std::shared_ptr<Session> session_;
   std::string outgoing_;
 };

@@ -5,7 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,8 +44,9 @@ struct Session {
   std::map<std::string, SubscribeOptions, std::less<>> subscriptions;
   // QoS 1 sent and not yet acknowledged, in send order (resent with DUP on resume).
   std::vector<InflightDelivery> inflight;
-  // Waiting for a free in-flight slot or for the client to come back.
-  std::deque<Delivery> queued;
+  // Waiting for a free in-flight slot or for the client to come back. A list, not a deque: it is
+  // empty for most sessions, and an empty std::deque still allocates.
+  std::list<Delivery> queued;
   std::uint16_t next_packet_id = 1;
 
   // Takes a packet id that no in-flight message uses.
