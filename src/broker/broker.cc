@@ -141,8 +141,8 @@ struct Client {
   std::string out;      // ciphertext waiting to be written
   std::string writing;  // ciphertext being written
   bool write_in_progress = false;
-  bool move_after_write = false;
-  Worker* move_target = nullptr;
+  Worker* move_target = nullptr;  // set with Phase::kMoving
+  bool peer_closed = false;       // TLS close_notify seen; applied after pipelined packets
   bool finished = false;
 
   // Set at CONNECT.
@@ -328,7 +328,14 @@ class Worker {
       }
       WorkerMetrics::add(metrics_.bytes_in, n);
       process(c, std::string_view(read_buffer_.data(), n));
-      if (c->phase == Client::Phase::kMoving || c->phase == Client::Phase::kClosing) {
+      if (c->phase == Client::Phase::kMoving) {
+        flushDirty();
+        // Handing the client over must be the last thing this thread does with it: from the
+        // post on, its home worker owns it.
+        if (!c->write_in_progress) moveNow(c);
+        return;
+      }
+      if (c->phase == Client::Phase::kClosing) {
         flushDirty();
         return;
       }
@@ -362,8 +369,9 @@ class Worker {
       WorkerMetrics::add(metrics_.handshakes);
     }
     if (!plaintext_.empty()) receiveAndHandle(c, plaintext_);
-    if (state == pki::TlsSession::State::kClosed && !c->connection.closed()) c->connection.lost();
-    if (c->phase == Client::Phase::kMoving) return;
+    if (state == pki::TlsSession::State::kClosed) c->peer_closed = true;
+    if (c->phase == Client::Phase::kMoving) return;  // the home worker applies peer_closed
+    if (c->peer_closed && !c->connection.closed()) c->connection.lost();
     flush(c);
     if (c->connection.closed()) closed(c);
   }
@@ -463,17 +471,15 @@ class Worker {
     }
   }
 
+  // Marks the client for its home worker; onReadable or onWritten hands it over once this thread
+  // is done with it.
   void move(const ClientPtr& c, Worker& home) {
     c->phase = Client::Phase::kMoving;
-    if (c->write_in_progress) {
-      c->move_after_write = true;
-      c->move_target = &home;
-      return;
-    }
-    moveNow(c, home);
+    c->move_target = &home;
   }
 
-  void moveNow(const ClientPtr& c, Worker& home) {
+  void moveNow(const ClientPtr& c) {
+    Worker& home = *c->move_target;
     boost::system::error_code ec;
     const auto protocol = c->socket->local_endpoint(ec).protocol();
     const auto fd = c->socket->release(ec);
@@ -757,6 +763,7 @@ void Worker::attach(const ClientPtr& c) {
                          connectedEvent(c->lifecycle, broker_.nowMillis()));
   }
   receiveAndHandle(c, {});  // whatever the client sent behind its CONNECT
+  if (c->peer_closed && !c->connection.closed()) c->connection.lost();
   flush(c);
   if (c->connection.closed()) closed(c);
 }
@@ -859,9 +866,8 @@ void Worker::onWritten(const ClientPtr& c, boost::system::error_code ec, std::si
   }
   WorkerMetrics::add(metrics_.bytes_out, n);
   if (c->writing.capacity() > 16 * 1024) std::string().swap(c->writing);
-  if (c->move_after_write) {
-    c->move_after_write = false;
-    moveNow(c, *c->move_target);
+  if (c->phase == Client::Phase::kMoving) {
+    moveNow(c);
     return;
   }
   if (!c->out.empty()) {
@@ -934,8 +940,10 @@ void Worker::sweep() {
   const SteadyTime now = steadyNow();
   std::vector<ClientPtr> expired;
   for (const auto& [id, c] : clients_) {
+    // kMoving here means a hand-over waiting on a write the client does not read.
     const bool connecting = c->phase == Client::Phase::kHandshake ||
-                            c->phase == Client::Phase::kAwaitingConnect;
+                            c->phase == Client::Phase::kAwaitingConnect ||
+                            c->phase == Client::Phase::kMoving;
     if ((connecting && now - c->started > broker_.options.connect_timeout) ||
         (c->phase == Client::Phase::kActive && c->connection.keepAliveExpired(now))) {
       expired.push_back(c);
