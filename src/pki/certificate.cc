@@ -1,7 +1,5 @@
 #include "pki/certificate.h"
 
-#include <arpa/inet.h>
-
 #include <array>
 
 #include "pki/digest.h"
@@ -168,39 +166,11 @@ std::string Certificate::issuerNameDer() const {
 SubjectAltNames Certificate::subjectAltNames() const {
   ErrorScope scope;
   SubjectAltNames out;
-  internal::GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(native(), NID_subject_alt_name, nullptr, nullptr)));
-  if (names == nullptr) return out;
-  auto text = [](const ASN1_STRING* s) {
-    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                       static_cast<std::size_t>(ASN1_STRING_length(s)));
-  };
-  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
-    switch (name->type) {
-      case GEN_DNS:
-        out.dns.push_back(text(name->d.dNSName));
-        break;
-      case GEN_EMAIL:
-        out.email.push_back(text(name->d.rfc822Name));
-        break;
-      case GEN_URI:
-        out.uri.push_back(text(name->d.uniformResourceIdentifier));
-        break;
-      case GEN_IPADD: {
-        const ASN1_OCTET_STRING* ip = name->d.iPAddress;
-        std::array<char, INET6_ADDRSTRLEN> buffer{};
-        const int length = ASN1_STRING_length(ip);
-        const int family = length == 4 ? AF_INET : length == 16 ? AF_INET6 : 0;
-        if (family != 0 &&
-            inet_ntop(family, ASN1_STRING_get0_data(ip), buffer.data(), buffer.size()) != nullptr) {
-          out.ip.emplace_back(buffer.data());
-        }
-        break;
-      }
-      default:
-        break;
-    }
+  for (auto& [kind, value] : internal::generalNames(native(), NID_subject_alt_name)) {
+    if (kind == "DNSName") out.dns.push_back(std::move(value));
+    if (kind == "RFC822Name") out.email.push_back(std::move(value));
+    if (kind == "UniformResourceIdentifier") out.uri.push_back(std::move(value));
+    if (kind == "IPAddress") out.ip.push_back(std::move(value));
   }
   return out;
 }

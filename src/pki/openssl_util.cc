@@ -1,5 +1,6 @@
 #include "pki/openssl_util.h"
 
+#include <arpa/inet.h>
 #include <openssl/core_names.h>
 
 #include <array>
@@ -256,6 +257,54 @@ Result<PrivateKey> generateKey(KeyType type, const std::atomic<bool>* cancel) {
     return internalError("key generation failed: " + drainErrors());
   }
   return PrivateKey(key);
+}
+
+namespace {
+
+std::string asn1Text(const ASN1_STRING* s) {
+  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     static_cast<std::size_t>(ASN1_STRING_length(s)));
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> generalNames(const X509* certificate, int nid) {
+  std::vector<std::pair<std::string, std::string>> out;
+  GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(certificate, nid, nullptr, nullptr)));
+  if (names == nullptr) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+    switch (name->type) {
+      case GEN_DNS:
+        out.emplace_back("DNSName", asn1Text(name->d.dNSName));
+        break;
+      case GEN_EMAIL:
+        out.emplace_back("RFC822Name", asn1Text(name->d.rfc822Name));
+        break;
+      case GEN_URI:
+        out.emplace_back("UniformResourceIdentifier", asn1Text(name->d.uniformResourceIdentifier));
+        break;
+      case GEN_IPADD: {
+        const ASN1_OCTET_STRING* ip = name->d.iPAddress;
+        std::array<char, INET6_ADDRSTRLEN> buffer{};
+        const int length = ASN1_STRING_length(ip);
+        const int family = length == 4 ? AF_INET : length == 16 ? AF_INET6 : 0;
+        if (family != 0 &&
+            inet_ntop(family, ASN1_STRING_get0_data(ip), buffer.data(), buffer.size()) != nullptr) {
+          out.emplace_back("IPAddress", buffer.data());
+        }
+        break;
+      }
+      case GEN_DIRNAME:
+        out.emplace_back("DirectoryName",
+                         toDistinguishedName(name->d.directoryName).toString());
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
 }
 
 }  // namespace fleetgate::pki::internal

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -106,6 +107,10 @@ std::string i2dString(const T* object, int (*i2d)(const T*, unsigned char**)) {
 }
 
 DistinguishedName toDistinguishedName(const X509_NAME* name);
+// The names of a certificate's GENERAL_NAMES extension (`nid`: NID_subject_alt_name or
+// NID_issuer_alt_name) in order, as (kind, text) with the IoT policy kind names "DNSName",
+// "RFC822Name", "UniformResourceIdentifier", "IPAddress" (textual), "DirectoryName" (RFC 2253).
+std::vector<std::pair<std::string, std::string>> generalNames(const X509* certificate, int nid);
 std::string nameDer(const X509_NAME* name);
 // Appends the attributes of `dn` to `name`; `kind` is the error for a bad or long attribute.
 Status setName(X509_NAME* name, const DistinguishedName& dn, ErrorKind kind);

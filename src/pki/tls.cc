@@ -81,50 +81,6 @@ bool isIpLiteral(const std::string& name) {
          inet_pton(AF_INET6, name.c_str(), buffer.data()) == 1;
 }
 
-std::string asn1Text(const ASN1_STRING* s) {
-  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                     static_cast<std::size_t>(ASN1_STRING_length(s)));
-}
-
-std::vector<std::pair<std::string, std::string>> altNames(const X509* certificate, int nid) {
-  std::vector<std::pair<std::string, std::string>> out;
-  internal::GeneralNamesPtr names(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(certificate, nid, nullptr, nullptr)));
-  if (names == nullptr) return out;
-  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
-    switch (name->type) {
-      case GEN_DNS:
-        out.emplace_back("DNSName", asn1Text(name->d.dNSName));
-        break;
-      case GEN_EMAIL:
-        out.emplace_back("RFC822Name", asn1Text(name->d.rfc822Name));
-        break;
-      case GEN_URI:
-        out.emplace_back("UniformResourceIdentifier", asn1Text(name->d.uniformResourceIdentifier));
-        break;
-      case GEN_IPADD: {
-        const ASN1_OCTET_STRING* ip = name->d.iPAddress;
-        std::array<char, INET6_ADDRSTRLEN> buffer{};
-        const int length = ASN1_STRING_length(ip);
-        const int family = length == 4 ? AF_INET : length == 16 ? AF_INET6 : 0;
-        if (family != 0 &&
-            inet_ntop(family, ASN1_STRING_get0_data(ip), buffer.data(), buffer.size()) != nullptr) {
-          out.emplace_back("IPAddress", buffer.data());
-        }
-        break;
-      }
-      case GEN_DIRNAME:
-        out.emplace_back("DirectoryName",
-                         internal::toDistinguishedName(name->d.directoryName).toString());
-        break;
-      default:
-        break;
-    }
-  }
-  return out;
-}
-
 // Client certificates are identified by id against the registry, which verified their chain
 // at registration; building and verifying a chain per handshake would cost ~300 us. OpenSSL
 // calls this only when the client sent at least one certificate (an empty Certificate message
@@ -576,8 +532,8 @@ PeerCertificateNames TlsSession::peerCertificateNames() const {
   if (peer == nullptr) return names;
   names.subject = internal::toDistinguishedName(X509_get_subject_name(peer));
   names.issuer = internal::toDistinguishedName(X509_get_issuer_name(peer));
-  names.subject_alt_names = altNames(peer, NID_subject_alt_name);
-  names.issuer_alt_names = altNames(peer, NID_issuer_alt_name);
+  names.subject_alt_names = internal::generalNames(peer, NID_subject_alt_name);
+  names.issuer_alt_names = internal::generalNames(peer, NID_issuer_alt_name);
   // Same rendering as Certificate::serialHex.
   internal::BignumPtr serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(peer), nullptr));
   if (serial != nullptr) {

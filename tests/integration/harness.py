@@ -549,8 +549,13 @@ authorityKeyIdentifier = keyid
         return self.sign(self.csr(key, registration_code), ca_cert, ca_key, ca=None, days=30)
 
     def expired(self, key, cn, ca_cert=None, ca_key=None, ca=False):
-        """A certificate valid only in January 2020 (`openssl ca` takes explicit dates):
-        self-signed, or signed by ca_cert/ca_key."""
+        """A certificate valid only in January 2020: self-signed, or signed by ca_cert/ca_key."""
+        return self.dated(key, cn, "20200101000000Z", "20200131000000Z", ca_cert, ca_key, ca)
+
+    def dated(self, key, cn, startdate, enddate, ca_cert=None, ca_key=None, ca=False):
+        """A certificate with explicit validity dates (`openssl ca -startdate/-enddate`, which,
+        unlike `x509 -days`, can also make expired and not-yet-valid ones): self-signed, or
+        signed by ca_cert/ca_key."""
         db = self.path(self._unique("ca-db"))
         os.makedirs(db)
         open(os.path.join(db, "index.txt"), "w").close()
@@ -569,9 +574,9 @@ rand_serial = yes
 [policy_any]
 commonName = supplied
 """ % (db, db))
-        path = self.path(self._unique("expired") + ".pem")
+        path = self.path(self._unique("dated") + ".pem")
         args = ["ca", "-batch", "-notext", "-config", config, "-in", self.csr(key, cn),
-                "-startdate", "20200101000000Z", "-enddate", "20200131000000Z",
+                "-startdate", startdate, "-enddate", enddate,
                 "-extensions", "v3_ca" if ca else "v3_leaf", "-out", path]
         if ca_cert:
             args += ["-cert", ca_cert, "-keyfile", ca_key]

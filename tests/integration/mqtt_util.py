@@ -116,34 +116,8 @@ def ensure_policy(iot, name, document):
     return name
 
 
-class DatedPki(harness.Pki):
-    """harness.Pki plus certificates with chosen validity dates (openssl ca -startdate/-enddate),
-    e.g. not yet valid ones."""
-
-    def dated(self, key, cn, startdate, enddate):
-        db = self.path(self._unique("dated-db"))
-        os.makedirs(db)
-        open(os.path.join(db, "index.txt"), "w").close()
-        config = os.path.join(db, "ca.cnf")
-        with open(config, "w") as f:
-            f.write(self._CONFIG + """
-[ca]
-default_ca = ca_default
-[ca_default]
-database = %s/index.txt
-new_certs_dir = %s
-default_md = sha256
-policy = policy_any
-unique_subject = no
-rand_serial = yes
-[policy_any]
-commonName = supplied
-""" % (db, db))
-        path = self.path(self._unique("dated") + ".pem")
-        self.openssl("ca", "-batch", "-notext", "-config", config, "-in", self.csr(key, cn),
-                     "-startdate", startdate, "-enddate", enddate, "-extensions", "v3_leaf",
-                     "-selfsign", "-keyfile", key, "-out", path)
-        return path
+class MqttPki(harness.Pki):
+    """harness.Pki plus self-signed certificates with a full subject."""
 
     def self_signed_subject(self, key, subject, days=365):
         """Self-signed leaf with a full subject string such as '/CN=x/O=y'."""

@@ -38,7 +38,7 @@ class MqttTestCase(harness.ServerTestCase):
         cls.iot = cls.server.client()
         cls.devdir = os.path.join(cls.server.tmp, "devices")
         os.makedirs(cls.devdir, mode=0o700)
-        cls.pki = mu.DatedPki(os.path.join(cls.server.tmp, "pki"))
+        cls.pki = mu.MqttPki(os.path.join(cls.server.tmp, "pki"))
         mu.ensure_policy(cls.iot, "allow-all", ALLOW_ALL)
         cls.admin = mu.create_device(cls.iot, cls.devdir, ["allow-all"])
 
