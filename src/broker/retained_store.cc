@@ -27,9 +27,4 @@ mqtt::MessagePtr RetainedStore::get(std::string_view account_id, std::string_vie
   return it == messages_.end() ? nullptr : it->second;
 }
 
-std::size_t RetainedStore::size() const {
-  std::lock_guard lock(mutex_);
-  return messages_.size();
-}
-
 }  // namespace fleetgate::broker

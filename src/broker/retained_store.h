@@ -18,7 +18,6 @@ class RetainedStore {
   // An empty payload deletes the topic's retained message.
   void put(std::string_view account_id, const mqtt::MessagePtr& message);
   mqtt::MessagePtr get(std::string_view account_id, std::string_view topic) const;
-  std::size_t size() const;
 
  private:
   static std::string key(std::string_view account_id, std::string_view topic);

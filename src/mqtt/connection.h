@@ -119,7 +119,6 @@ class Connection {
   bool keepAliveExpired(SteadyTime now) const;
 
   bool takeOutgoing(std::string& out);
-  bool hasOutgoing() const { return !outgoing_.empty(); }
   std::size_t pendingBytes() const { return outgoing_.size(); }
   // Drops buffer capacity kept from earlier traffic (idle connections stay small).
   void releaseMemory();
@@ -133,7 +132,6 @@ class Connection {
   bool willRequested() const { return will_requested_; }
   ProtocolVersion version() const { return version_; }
   std::uint16_t keepAlive() const { return keep_alive_; }
-  const std::shared_ptr<Session>& session() const { return session_; }
 
  private:
   void handle(Packet&& packet, SteadyTime now, std::vector<ConnectionEvent>& events);
