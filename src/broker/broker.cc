@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <functional>
 #include <thread>
@@ -44,6 +45,8 @@ std::string sessionKey(std::string_view account_id, std::string_view client_id) 
   key.append(client_id);
   return key;
 }
+
+bool isEventFilter(std::string_view filter) { return filter.starts_with("$aws/events/"); }
 
 // spec §9.6: the will goes out on every end except a plain client DISCONNECT.
 bool sendsWill(DisconnectReason reason, bool requested) {
@@ -114,6 +117,11 @@ struct Broker::Impl {
   std::uint16_t alpn_port = 0;
   bool started = false;
   bool stopped = false;
+
+  // Subscriptions to `$aws/events/...` across all workers: lifecycle events are not even built
+  // while nobody could receive them (most connects). A subscription racing with a connect may
+  // miss that one event; AWS documents lifecycle events as best effort too.
+  std::atomic<std::int64_t> event_subscriptions{0};
 
   std::mutex events_mutex;
   RegistryEventCounts registry_events;
@@ -250,6 +258,19 @@ class Worker {
 
   // Sends what this batch of work produced: deliveries for other workers' clients (one post per
   // worker, not per message) and this worker's clients' new packets (one TLS record each).
+  bool eventsWanted(std::string_view client_id) const {
+    return broker_.event_subscriptions.load(std::memory_order_relaxed) > 0 &&
+           emitsLifecycleEvents(client_id);
+  }
+
+  // Keeps Broker::Impl::event_subscriptions in step with the subscription trees.
+  void subscriptionAdded(std::string_view filter) {
+    if (isEventFilter(filter)) broker_.event_subscriptions.fetch_add(1, std::memory_order_relaxed);
+  }
+  void subscriptionRemoved(std::string_view filter) {
+    if (isEventFilter(filter)) broker_.event_subscriptions.fetch_sub(1, std::memory_order_relaxed);
+  }
+
   void flushDirty() {
     for (std::size_t i = 0; i < outbox_.size(); ++i) {
       if (outbox_[i].empty()) continue;
@@ -461,7 +482,7 @@ class Worker {
                              ? ReasonCode::kServerUnavailable
                              : ReasonCode::kNotAuthorized);
     // The event goes to the account the client addressed, when there is one.
-    if (emitsLifecycleEvents(c->lifecycle.client_id) &&
+    if (eventsWanted(c->lifecycle.client_id) &&
         refusal.failure != AuthFailure::kUnknownAccount) {
       if (auto account = broker_.authorizer.accountFor(server_name)) {
         broker_.publishEvent(*this, account->id, connectFailedTopic(c->lifecycle.client_id),
@@ -544,6 +565,7 @@ class Worker {
         reasons[i] = sub.options.qos == mqtt::Qos::kAtLeastOnce ? ReasonCode::kGrantedQos1
                                                                  : ReasonCode::kSuccess;
         is_new[i] = tree.add(sub.filter, s.id, sub.options);
+        if (is_new[i]) subscriptionAdded(sub.filter);
         s.state->subscriptions[sub.filter] = sub.options;
         granted.push_back(sub.filter);
       }
@@ -569,7 +591,7 @@ class Worker {
           mqtt::Delivery{message, std::min(message->qos, sub.options.qos), true});
       WorkerMetrics::add(metrics_.messages_out);
     }
-    if (!granted.empty() && emitsLifecycleEvents(s.client_id)) {
+    if (!granted.empty() && eventsWanted(s.client_id)) {
       broker_.publishEvent(*this, s.account_id, subscribedTopic(s.client_id),
                            subscriptionEvent(c->lifecycle, broker_.nowMillis(), true, granted));
     }
@@ -584,12 +606,13 @@ class Worker {
       const bool existed = s.state->subscriptions.erase(filter) != 0;
       if (existed) {
         tree.remove(filter, s.id);
+        subscriptionRemoved(filter);
         removed.push_back(filter);
       }
       reasons.push_back(existed ? ReasonCode::kSuccess : ReasonCode::kNoSubscriptionExisted);
     }
     c->connection.completeUnsubscribe(request.packet_id, reasons);
-    if (!removed.empty() && emitsLifecycleEvents(s.client_id)) {
+    if (!removed.empty() && eventsWanted(s.client_id)) {
       broker_.publishEvent(*this, s.account_id, unsubscribedTopic(s.client_id),
                            subscriptionEvent(c->lifecycle, broker_.nowMillis(), false, removed));
     }
@@ -758,7 +781,7 @@ void Worker::attach(const ClientPtr& c) {
   c->connection.accept(s->state, options, now);
   WorkerMetrics::add(metrics_.connects);
   WorkerMetrics::add(metrics_.connections);
-  if (emitsLifecycleEvents(client_id)) {
+  if (eventsWanted(client_id)) {
     broker_.publishEvent(*this, s->account_id, connectedTopic(client_id),
                          connectedEvent(c->lifecycle, broker_.nowMillis()));
   }
@@ -849,6 +872,7 @@ void Worker::reauthorize(const std::string& account_id) {
         ++it;
       } else {
         tree.remove(it->first, s->id);
+        subscriptionRemoved(it->first);
         it = s->state->subscriptions.erase(it);
       }
     }
@@ -910,7 +934,7 @@ void Worker::detach(const ClientPtr& c) {
     if (message->retain) broker_.retained.put(s->account_id, message);
     broker_.route(*this, s->account_id, message, s->id);
   }
-  if (emitsLifecycleEvents(s->client_id)) {
+  if (eventsWanted(s->client_id)) {
     broker_.publishEvent(*this, s->account_id, disconnectedTopic(s->client_id),
                          disconnectedEvent(c->lifecycle, broker_.nowMillis(), reason));
   }
@@ -930,7 +954,10 @@ void Worker::detach(const ClientPtr& c) {
 void Worker::destroySession(SessionRecord* s) {
   auto tree = trees_.find(s->account_id);
   if (tree != trees_.end()) {
-    for (const auto& [filter, options] : s->state->subscriptions) tree->second.remove(filter, s->id);
+    for (const auto& [filter, options] : s->state->subscriptions) {
+      tree->second.remove(filter, s->id);
+      subscriptionRemoved(filter);
+    }
   }
   subscribers_.erase(s->id);
   sessions_.erase(sessionKey(s->account_id, s->client_id));
