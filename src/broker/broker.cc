@@ -53,11 +53,13 @@ bool sendsWill(DisconnectReason reason, bool requested) {
   return reason != DisconnectReason::kClientInitiated || requested;
 }
 
-// Properties a subscriber may see (MQTT 5 §3.3.4); the alias is per connection.
+// Properties a subscriber may see (MQTT 5 §3.3.4): the alias is per connection, and a will's
+// delay interval is for the broker.
 mqtt::Properties forwardedProperties(mqtt::Properties properties) {
   std::erase_if(properties, [](const mqtt::Property& p) {
     return p.id == mqtt::PropertyId::kTopicAlias ||
-           p.id == mqtt::PropertyId::kSubscriptionIdentifier;
+           p.id == mqtt::PropertyId::kSubscriptionIdentifier ||
+           p.id == mqtt::PropertyId::kWillDelayInterval;
   });
   return properties;
 }
@@ -928,9 +930,6 @@ void Worker::detach(const ClientPtr& c) {
     message->qos = will.qos;
     message->retain = will.retain;
     message->properties = forwardedProperties(will.properties);
-    std::erase_if(message->properties, [](const mqtt::Property& p) {
-      return p.id == mqtt::PropertyId::kWillDelayInterval;
-    });
     if (message->retain) broker_.retained.put(s->account_id, message);
     broker_.route(*this, s->account_id, message, s->id);
   }
@@ -974,11 +973,8 @@ void Worker::sweep() {
     if ((connecting && now - c->started > broker_.options.connect_timeout) ||
         (c->phase == Client::Phase::kActive && c->connection.keepAliveExpired(now))) {
       expired.push_back(c);
-    }
-  }
-  for (const auto& [id, c] : clients_) {
-    // A client with nothing in flight gives back its buffers: idle connections stay small.
-    if (!c->write_in_progress && c->out.empty() && c->phase == Client::Phase::kActive) {
+    } else if (c->phase == Client::Phase::kActive && !c->write_in_progress && c->out.empty()) {
+      // A client with nothing in flight gives back its buffers: idle connections stay small.
       c->connection.releaseMemory();
       c->tls->releaseBuffers();
       std::string().swap(c->out);
