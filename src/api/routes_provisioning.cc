@@ -1,5 +1,6 @@
-// Provisioning templates and versions (spec §1.8) and DescribeEndpoint (§1.9).
+// Provisioning templates and versions, RegisterThing (spec §1.8) and DescribeEndpoint (§1.9).
 #include "api/routes.h"
+#include "provisioning/template.h"
 
 namespace fleetgate::api {
 
@@ -31,6 +32,25 @@ Json hookJson(const registry::PreProvisioningHook& hook) {
   return j;
 }
 
+// RegisterThing's `parameters`: a map of strings, keys up to 2048 and values up to 4096
+// characters (botocore model).
+Result<std::map<std::string, std::string>> registerThingParameters(ApiRequest& r) {
+  FG_ASSIGN_OR_RETURN(auto object, r.bodyObject("parameters"));
+  std::map<std::string, std::string> out;
+  if (!object) return out;
+  for (const auto& [key, value] : object->items()) {
+    if (key.empty() || key.size() > 2048) {
+      return Error(ErrorKind::kInvalidRequest, "A parameters key must be 1 to 2048 characters.");
+    }
+    if (!value.is_string() || value.get_ref<const std::string&>().size() > 4096) {
+      return Error(ErrorKind::kInvalidRequest,
+                   "parameters." + key + " must be a string of at most 4096 characters.");
+    }
+    out[key] = value.get<std::string>();
+  }
+  return out;
+}
+
 Result<std::int64_t> versionIdOf(ApiRequest& r) {
   const std::string& id = r.path("versionId");
   if (id.empty() || id.size() > 9 || id.find_first_not_of("0123456789") != std::string::npos) {
@@ -39,9 +59,26 @@ Result<std::int64_t> versionIdOf(ApiRequest& r) {
   return std::stoll(id);
 }
 
+// RegisterThing shares /things with CreateThing's /things/{thingName}; it lives with the
+// template routes because it evaluates a template.
+void addRegisterThingRoute(Router& router, Registry& registry) {
+  router.add("POST", "/things", "RegisterThing", [&](ApiRequest& r) -> Result<Json> {
+    FG_ASSIGN_OR_RETURN(auto body, r.requiredBodyString("templateBody"));
+    FG_ASSIGN_OR_RETURN(auto parameters, registerThingParameters(r));
+    FG_ASSIGN_OR_RETURN(auto plan, provisioning::evaluateTemplate(
+                                       body, parameters,
+                                       provisioning::TemplateKind::kRegisterThing));
+    FG_ASSIGN_OR_RETURN(auto outcome, registry.provision(r.account(), plan));
+    Json j{{"resourceArns", outcome.resource_arns}};
+    if (outcome.certificate_pem) j["certificatePem"] = *outcome.certificate_pem;
+    return j;
+  });
+}
+
 }  // namespace
 
 void addProvisioningTemplateRoutes(Router& router, Registry& registry) {
+  addRegisterThingRoute(router, registry);
   router.add("POST", "/provisioning-templates", "CreateProvisioningTemplate",
              [&](ApiRequest& r) -> Result<Json> {
                registry::CreateTemplateInput input;

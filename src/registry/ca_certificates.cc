@@ -332,4 +332,14 @@ Result<Page<CaCertificate>> Registry::listCaCertificates(const Account& a,
   });
 }
 
+Result<std::vector<CaCertificate>> Registry::caCertificatesWithSubject(
+    const Account& a, std::string_view subject_der) {
+  std::vector<CaCertificate> cas;
+  FG_RETURN_IF_ERROR(read([&](store::Transaction& tx) -> Status {
+    FG_ASSIGN_OR_RETURN(cas, internal::loadCaCertificatesBySubject(tx, a, hexEncode(subject_der)));
+    return {};
+  }));
+  return cas;
+}
+
 }  // namespace fleetgate::registry

@@ -64,34 +64,54 @@ pki::IssueProfile deviceProfile(TimePoint now) {
 
 }  // namespace
 
+namespace internal {
+
+Result<std::optional<Certificate>> loadCertificateRecord(store::Transaction& tx, const Account& a,
+                                                         std::string_view id) {
+  return loadCertificate(tx, a, id);
+}
+
+}  // namespace internal
+
 Result<Certificate> Registry::insertCertificate(const Account& a, const pki::Certificate& cert,
                                                 CertificateStatus status,
                                                 std::optional<std::string> ca_id,
                                                 CertificateMode mode) {
+  Certificate record;
+  FG_RETURN_IF_ERROR(write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
+    FG_ASSIGN_OR_RETURN(record, insertCertificateTx(tx, events, a, cert, status, ca_id, mode));
+    return {};
+  }));
+  return record;
+}
+
+Result<Certificate> Registry::insertCertificateTx(store::Transaction& tx,
+                                                  std::vector<Event>& events, const Account& a,
+                                                  const pki::Certificate& cert,
+                                                  CertificateStatus status,
+                                                  std::optional<std::string> ca_id,
+                                                  CertificateMode mode) {
   TimePoint now = deps_.clock.now();
   Certificate record{a.id,   cert.id(), cert.pem(),        status,
                      ca_id,  mode,      now,               now,
                      1,      deps_.random.uuid(), cert.notBefore(), cert.notAfter()};
-  FG_RETURN_IF_ERROR(write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
-    FG_ASSIGN_OR_RETURN(auto existing, tx.queryOne("SELECT 1 FROM certificates WHERE account_id "
-                                                   "= ? AND id = ?",
-                                                   {a.id, record.id}));
-    if (existing) {
-      return Error(ErrorKind::kResourceAlreadyExists,
-                   "The certificate is already provisioned or registered")
-          .withResource(record.id, a.arn("cert", record.id));
-    }
-    FG_RETURN_IF_ERROR(tx.exec(
-        "INSERT INTO certificates (account_id, id, pem, status, ca_id, mode, created_at, "
-        "modified_at, customer_version, generation_id, not_before, not_after) VALUES "
-        "(?,?,?,?,?,?,?,?,?,?,?,?)",
-        {a.id, record.id, record.pem, std::string(toString(status)),
-         ca_id ? store::Value(*ca_id) : nullptr, std::string(toString(mode)), millis(now),
-         millis(now), std::int64_t{1}, record.generation_id, millis(record.not_before),
-         millis(record.not_after)}));
-    events.push_back({Event::Operation::kCreated, "certificate", a.id, record.id});
-    return {};
-  }));
+  FG_ASSIGN_OR_RETURN(auto existing, tx.queryOne("SELECT 1 FROM certificates WHERE account_id "
+                                                 "= ? AND id = ?",
+                                                 {a.id, record.id}));
+  if (existing) {
+    return Error(ErrorKind::kResourceAlreadyExists,
+                 "The certificate is already provisioned or registered")
+        .withResource(record.id, a.arn("cert", record.id));
+  }
+  FG_RETURN_IF_ERROR(tx.exec(
+      "INSERT INTO certificates (account_id, id, pem, status, ca_id, mode, created_at, "
+      "modified_at, customer_version, generation_id, not_before, not_after) VALUES "
+      "(?,?,?,?,?,?,?,?,?,?,?,?)",
+      {a.id, record.id, record.pem, std::string(toString(status)),
+       ca_id ? store::Value(*ca_id) : nullptr, std::string(toString(mode)), millis(now),
+       millis(now), std::int64_t{1}, record.generation_id, millis(record.not_before),
+       millis(record.not_after)}));
+  events.push_back({Event::Operation::kCreated, "certificate", a.id, record.id});
   return record;
 }
 
@@ -107,16 +127,18 @@ Result<IssuedCertificate> Registry::createKeysAndCertificate(const Account& a, b
   return IssuedCertificate{std::move(record), key.privateKeyPem(), key.publicKeyPem()};
 }
 
-Result<Certificate> Registry::createCertificateFromCsr(const Account& a, std::string_view csr_pem,
-                                                       bool set_active) {
+Result<pki::Certificate> Registry::signCsr(std::string_view csr_pem) {
   if (csr_pem.empty() || csr_pem.size() > kMaxCsrLength) {
     return Error(ErrorKind::kInvalidRequest,
                  "certificateSigningRequest must be 1 to 4096 characters long.");
   }
   FG_ASSIGN_OR_RETURN(auto csr, pki::CertificateRequest::fromPem(csr_pem));
-  FG_ASSIGN_OR_RETURN(pki::Certificate cert,
-                      deps_.device_ca.issueForRequest(csr, deviceProfile(deps_.clock.now()),
-                                                      deps_.random));
+  return deps_.device_ca.issueForRequest(csr, deviceProfile(deps_.clock.now()), deps_.random);
+}
+
+Result<Certificate> Registry::createCertificateFromCsr(const Account& a, std::string_view csr_pem,
+                                                       bool set_active) {
+  FG_ASSIGN_OR_RETURN(pki::Certificate cert, signCsr(csr_pem));
   return insertCertificate(
       a, cert, set_active ? CertificateStatus::kActive : CertificateStatus::kInactive,
       std::nullopt, CertificateMode::kDefault);
@@ -141,28 +163,37 @@ Result<Certificate> Registry::registerCertificate(const Account& a, std::string_
   FG_RETURN_IF_ERROR(checkRegistrableStatus(status));
   FG_ASSIGN_OR_RETURN(auto cert, pki::Certificate::fromPem(pem));
   FG_RETURN_IF_ERROR(cert.checkAcceptable());
-
-  // Candidate issuers: the account's CAs whose subject is the certificate's issuer, or the one
-  // the caller named.
-  std::vector<CaCertificate> candidates;
   std::optional<pki::Certificate> named;
   if (ca_pem) {
     FG_ASSIGN_OR_RETURN(named, pki::Certificate::fromPem(*ca_pem));
   }
-  FG_RETURN_IF_ERROR(read([&](store::Transaction& tx) -> Status {
-    if (named) {
-      FG_ASSIGN_OR_RETURN(auto ca, internal::loadCaCertificate(tx, a, named->id()));
-      if (!ca) {
-        return Error(ErrorKind::kCertificateValidation,
-                     "The CA certificate is not registered in this account.");
-      }
-      candidates.push_back(std::move(*ca));
-      return {};
-    }
-    FG_ASSIGN_OR_RETURN(candidates, internal::loadCaCertificatesBySubject(
-                                        tx, a, hexEncode(cert.issuerNameDer())));
+  Certificate record;
+  FG_RETURN_IF_ERROR(write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
+    FG_ASSIGN_OR_RETURN(record, registerCertificateTx(tx, events, a, cert, named, status));
     return {};
   }));
+  return record;
+}
+
+Result<Certificate> Registry::registerCertificateTx(store::Transaction& tx,
+                                                    std::vector<Event>& events, const Account& a,
+                                                    const pki::Certificate& cert,
+                                                    const std::optional<pki::Certificate>& named,
+                                                    CertificateStatus status) {
+  // Candidate issuers: the account's CAs whose subject is the certificate's issuer, or the one
+  // the caller named.
+  std::vector<CaCertificate> candidates;
+  if (named) {
+    FG_ASSIGN_OR_RETURN(auto ca, internal::loadCaCertificate(tx, a, named->id()));
+    if (!ca) {
+      return Error(ErrorKind::kCertificateValidation,
+                   "The CA certificate is not registered in this account.");
+    }
+    candidates.push_back(std::move(*ca));
+  } else {
+    FG_ASSIGN_OR_RETURN(candidates, internal::loadCaCertificatesBySubject(
+                                        tx, a, hexEncode(cert.issuerNameDer())));
+  }
   if (candidates.empty()) {
     return Error(ErrorKind::kCertificateValidation,
                  "The certificate is not signed by a CA registered in this account; register the "
@@ -197,7 +228,7 @@ Result<Certificate> Registry::registerCertificate(const Account& a, std::string_
       last_error = std::move(chain).error();
       continue;
     }
-    return insertCertificate(a, cert, status, ca.id, ca.mode);
+    return insertCertificateTx(tx, events, a, cert, status, ca.id, ca.mode);
   }
   if (last_error) return std::move(*last_error);
   return Error(ErrorKind::kCertificateValidation,
@@ -208,11 +239,24 @@ Result<Certificate> Registry::registerCertificateWithoutCa(const Account& a, std
                                                            CertificateStatus status) {
   FG_RETURN_IF_ERROR(checkRegistrableStatus(status));
   FG_ASSIGN_OR_RETURN(auto cert, pki::Certificate::fromPem(pem));
+  Certificate record;
+  FG_RETURN_IF_ERROR(write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
+    FG_ASSIGN_OR_RETURN(record, registerCertificateWithoutCaTx(tx, events, a, cert, status));
+    return {};
+  }));
+  return record;
+}
+
+Result<Certificate> Registry::registerCertificateWithoutCaTx(store::Transaction& tx,
+                                                             std::vector<Event>& events,
+                                                             const Account& a,
+                                                             const pki::Certificate& cert,
+                                                             CertificateStatus status) {
   FG_RETURN_IF_ERROR(cert.checkAcceptable());
   if (cert.notAfter() < deps_.clock.now()) {
     return Error(ErrorKind::kCertificateValidation, "The certificate has expired.");
   }
-  return insertCertificate(a, cert, status, std::nullopt, CertificateMode::kSniOnly);
+  return insertCertificateTx(tx, events, a, cert, status, std::nullopt, CertificateMode::kSniOnly);
 }
 
 Result<Certificate> Registry::describeCertificate(const Account& a, std::string_view id) {
@@ -236,25 +280,31 @@ Status Registry::updateCertificate(const Account& a, std::string_view id,
   }
   std::string cert_id(id);
   return write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
-    FG_ASSIGN_OR_RETURN(auto cert, loadCertificate(tx, a, cert_id));
-    if (!cert) return internal::notFound("Certificate", cert_id);
-    if (cert->status == status) return {};  // idempotent
-    if (cert->status == CertificateStatus::kRevoked) {
-      return Error(ErrorKind::kCertificateState,
-                   "Certificate " + cert_id + " is REVOKED and cannot change status.");
-    }
-    if (cert->status == CertificateStatus::kPendingTransfer) {
-      return Error(ErrorKind::kCertificateState,
-                   "Certificate " + cert_id + " is PENDING_TRANSFER.");
-    }
-    FG_RETURN_IF_ERROR(tx.exec(
-        "UPDATE certificates SET status = ?, modified_at = ?, customer_version = "
-        "customer_version + 1, generation_id = ? WHERE account_id = ? AND id = ?",
-        {std::string(toString(status)), millis(deps_.clock.now()), deps_.random.uuid(), a.id,
-         cert_id}));
-    events.push_back({Event::Operation::kUpdated, "certificate", a.id, cert_id});
-    return {};
+    return updateCertificateTx(tx, events, a, cert_id, status);
   });
+}
+
+Status Registry::updateCertificateTx(store::Transaction& tx, std::vector<Event>& events,
+                                     const Account& a, const std::string& cert_id,
+                                     CertificateStatus status) {
+  FG_ASSIGN_OR_RETURN(auto cert, loadCertificate(tx, a, cert_id));
+  if (!cert) return internal::notFound("Certificate", cert_id);
+  if (cert->status == status) return {};  // idempotent
+  if (cert->status == CertificateStatus::kRevoked) {
+    return Error(ErrorKind::kCertificateState,
+                 "Certificate " + cert_id + " is REVOKED and cannot change status.");
+  }
+  if (cert->status == CertificateStatus::kPendingTransfer) {
+    return Error(ErrorKind::kCertificateState,
+                 "Certificate " + cert_id + " is PENDING_TRANSFER.");
+  }
+  FG_RETURN_IF_ERROR(tx.exec(
+      "UPDATE certificates SET status = ?, modified_at = ?, customer_version = "
+      "customer_version + 1, generation_id = ? WHERE account_id = ? AND id = ?",
+      {std::string(toString(status)), millis(deps_.clock.now()), deps_.random.uuid(), a.id,
+       cert_id}));
+  events.push_back({Event::Operation::kUpdated, "certificate", a.id, cert_id});
+  return {};
 }
 
 Status Registry::deleteCertificate(const Account& a, std::string_view id, bool force) {

@@ -51,6 +51,8 @@ namespace fleetgate::registry::internal {
 
 Result<std::optional<CaCertificate>> loadCaCertificate(store::Transaction& tx, const Account& a,
                                                        std::string_view id);
+Result<std::optional<Certificate>> loadCertificateRecord(store::Transaction& tx, const Account& a,
+                                                         std::string_view id);
 // The account's CA certificates whose subject DER (hex) is `subject_hex`.
 Result<std::vector<CaCertificate>> loadCaCertificatesBySubject(store::Transaction& tx,
                                                                const Account& a,

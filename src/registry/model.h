@@ -166,4 +166,18 @@ struct PageRequest {
   bool ascending = true;
 };
 
+// A topic rule (spec §1.10). `actions` and `error_action` hold the AWS `Action` JSON as stored.
+struct TopicRule {
+  std::string name;
+  std::string sql;
+  std::string topic_pattern;  // the FROM topic filter
+  std::optional<std::string> description;
+  std::string actions;  // JSON array
+  std::optional<std::string> error_action;  // JSON object
+  bool disabled = false;
+  std::string aws_iot_sql_version;
+  TimePoint created_at;
+  TimePoint modified_at;
+};
+
 }  // namespace fleetgate::registry

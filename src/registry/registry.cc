@@ -165,7 +165,7 @@ constexpr const char* kAccountTables[] = {
     "thing_types",    "things",        "thing_groups",     "thing_group_members",
     "ca_certificates", "certificates", "policies",         "policy_versions",
     "policy_targets", "thing_principals", "provisioning_templates",
-    "provisioning_template_versions"};
+    "provisioning_template_versions", "topic_rules"};
 
 Status deleteAccountResources(store::Transaction& tx, const std::string& account_id) {
   for (const char* table : kAccountTables) {

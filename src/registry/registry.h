@@ -11,6 +11,7 @@
 #include "pki/key_pool.h"
 #include "registry/events.h"
 #include "registry/model.h"
+#include "registry/provisioning_plan.h"
 #include "store/database.h"
 
 namespace fleetgate::registry {
@@ -106,6 +107,21 @@ struct UpdateTemplateInput {
   std::optional<std::string> provisioning_role_arn;
   std::optional<PreProvisioningHook> pre_provisioning_hook;
   bool remove_pre_provisioning_hook = false;
+};
+
+// The body of CreateTopicRule / ReplaceTopicRule (`topicRulePayload`).
+struct TopicRulePayload {
+  std::string sql;
+  std::optional<std::string> description;
+  std::string actions = "[]";  // JSON array of `Action` objects
+  std::optional<std::string> error_action;  // JSON `Action` object
+  bool disabled = false;
+  std::optional<std::string> aws_iot_sql_version;
+};
+
+struct ListTopicRulesFilter {
+  std::optional<std::string> topic;  // rules whose FROM filter is, or matches, this topic
+  std::optional<bool> disabled;
 };
 
 
@@ -204,6 +220,10 @@ class Registry {
   Result<Page<CaCertificate>> listCaCertificates(const Account& a,
                                                  std::optional<std::string> template_name,
                                                  const PageRequest& page);
+  // The account's CA certificates whose subject is `subject_der` (a device certificate's issuer
+  // name, DER), oldest first: the candidates for just-in-time registration.
+  Result<std::vector<CaCertificate>> caCertificatesWithSubject(const Account& a,
+                                                               std::string_view subject_der);
 
   // Policies and attachments. Targets are certificate or thing-group ARNs.
   Result<PolicyVersion> createPolicy(const Account& a, const std::string& name,
@@ -256,9 +276,70 @@ class Registry {
   Status deleteProvisioningTemplateVersion(const Account& a, std::string_view name,
                                            std::int64_t version_id);
 
+  // Applies an evaluated provisioning template (JITP, RegisterThing, fleet provisioning) in
+  // one write transaction: registers `register_first` (PENDING_ACTIVATION) if given, then the
+  // thing, certificate and policies and their attachments. Any failure leaves nothing behind
+  // and is ResourceRegistrationFailureException naming the resource.
+  Result<ProvisioningOutcome> provision(
+      const Account& a, const ProvisioningPlan& plan,
+      const std::optional<CertificateToRegister>& register_first = std::nullopt);
+
+  // Topic rules (spec §1.10). The payload (SQL, actions, name) is validated before anything is
+  // stored. A rule that does not exist is UnauthorizedException, as AWS answers (the model
+  // lists no ResourceNotFoundException for these operations).
+  Status createTopicRule(const Account& a, const std::string& name,
+                         const TopicRulePayload& payload);
+  Result<TopicRule> getTopicRule(const Account& a, std::string_view name);
+  Result<Page<TopicRule>> listTopicRules(const Account& a, const ListTopicRulesFilter& filter,
+                                         const PageRequest& page);
+  Status replaceTopicRule(const Account& a, const std::string& name,
+                          const TopicRulePayload& payload);
+  Status deleteTopicRule(const Account& a, std::string_view name);
+  Status setTopicRuleEnabled(const Account& a, std::string_view name, bool enabled);
+  // Every rule of an account, enabled or not, for the rule engine; none for an unknown account.
+  Result<std::vector<TopicRule>> allTopicRules(std::string_view account_id);
+
   const Clock& clock() const { return deps_.clock; }
 
  private:
+  // Transaction-level bodies of the operations above, shared with provision(): each checks
+  // the operation's preconditions and records the events the operation records.
+  Result<Thing> createThingTx(store::Transaction& tx, std::vector<Event>& events,
+                              const Account& a, const CreateThingInput& input);
+  Status updateThingTx(store::Transaction& tx, std::vector<Event>& events, const Account& a,
+                       const UpdateThingInput& input);
+  Status addThingToThingGroupTx(store::Transaction& tx, std::vector<Event>& events,
+                                const Account& a, const std::string& group,
+                                const std::string& thing);
+  Status removeThingFromThingGroupTx(store::Transaction& tx, std::vector<Event>& events,
+                                     const Account& a, const std::string& group,
+                                     const std::string& thing);
+  Result<PolicyVersion> createPolicyTx(store::Transaction& tx, std::vector<Event>& events,
+                                       const Account& a, const std::string& name,
+                                       const std::string& document);
+  Status attachPolicyTx(store::Transaction& tx, std::vector<Event>& events, const Account& a,
+                        const std::string& name, const std::string& target);
+  Status attachThingPrincipalTx(store::Transaction& tx, std::vector<Event>& events,
+                                const Account& a, const std::string& thing,
+                                const std::string& principal, const std::string& type);
+  Status updateCertificateTx(store::Transaction& tx, std::vector<Event>& events,
+                             const Account& a, const std::string& id, CertificateStatus status);
+  Result<Certificate> insertCertificateTx(store::Transaction& tx, std::vector<Event>& events,
+                                          const Account& a, const pki::Certificate& cert,
+                                          CertificateStatus status,
+                                          std::optional<std::string> ca_id, CertificateMode mode);
+  Result<Certificate> registerCertificateTx(store::Transaction& tx, std::vector<Event>& events,
+                                            const Account& a, const pki::Certificate& cert,
+                                            const std::optional<pki::Certificate>& named_ca,
+                                            CertificateStatus status);
+  Result<Certificate> registerCertificateWithoutCaTx(store::Transaction& tx,
+                                                     std::vector<Event>& events,
+                                                     const Account& a,
+                                                     const pki::Certificate& cert,
+                                                     CertificateStatus status);
+  // Issues a device certificate for a CSR with the device CA (no store access).
+  Result<pki::Certificate> signCsr(std::string_view csr_pem);
+
   // Runs `body` as one write transaction and publishes the events it recorded after commit.
   Status write(const std::function<Status(store::Transaction&, std::vector<Event>&)>& body);
   Status read(const std::function<Status(store::Transaction&)>& body);

@@ -152,8 +152,28 @@ CREATE TABLE provisioning_template_versions (
 );
 )sql";
 
+// Topic rules (spec §1.10): actions and error_action hold the AWS `Action` JSON; topic_pattern
+// is the SQL's FROM filter, kept for ListTopicRules.
+constexpr std::string_view kV2TopicRules = R"sql(
+CREATE TABLE topic_rules (
+  account_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  sql TEXT NOT NULL,
+  topic_pattern TEXT NOT NULL,
+  description TEXT,
+  actions TEXT NOT NULL,
+  error_action TEXT,
+  disabled INTEGER NOT NULL,
+  aws_iot_sql_version TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  modified_at INTEGER NOT NULL,
+  PRIMARY KEY (account_id, name)
+);
+)sql";
+
 constexpr store::Migration kMigrations[] = {
     {1, kV1},
+    {2, kV2TopicRules},
 };
 
 }  // namespace

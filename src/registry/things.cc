@@ -156,33 +156,38 @@ Status requireGroupAndThing(store::Transaction& tx, const Account& a, const std:
 
 // ---- Things ----
 
-Result<Thing> Registry::createThing(const Account& a, const CreateThingInput& input) {
+Result<Thing> Registry::createThingTx(store::Transaction& tx, std::vector<Event>& events,
+                                      const Account& a, const CreateThingInput& input) {
   FG_RETURN_IF_ERROR(validateThingName(input.name));
   Attributes attributes = withoutEmptyValues(input.attributes.value_or(Attributes{}));
   FG_RETURN_IF_ERROR(validateAttributes(attributes));
   FG_RETURN_IF_ERROR(checkAttributeCount(attributes, input.type_name.has_value()));
+  if (input.type_name) FG_RETURN_IF_ERROR(checkUsableType(tx, a, *input.type_name));
+  if (input.billing_group) return internal::notFound("Billing group", *input.billing_group);
+  FG_ASSIGN_OR_RETURN(auto existing, loadThing(tx, a, input.name));
+  if (existing) {
+    if (existing->type_name == input.type_name && existing->attributes == attributes) {
+      return *existing;  // CreateThing is idempotent for an identical configuration.
+    }
+    return Error(ErrorKind::kResourceAlreadyExists,
+                 "Thing " + input.name + " already exists in account with different attributes")
+        .withResource(existing->id, a.arn("thing", input.name));
+  }
+  Thing thing{input.name, deps_.random.uuid(), input.type_name, attributes, 1, std::nullopt};
+  FG_RETURN_IF_ERROR(tx.exec("INSERT INTO things (account_id, name, id, type_name, attributes, "
+                             "version, billing_group, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                             {a.id, thing.name, thing.id,
+                              input.type_name ? store::Value(*input.type_name) : nullptr,
+                              internal::encodeAttributes(attributes), std::int64_t{1}, nullptr,
+                              millis(deps_.clock.now())}));
+  events.push_back({Event::Operation::kCreated, "thing", a.id, thing.name});
+  return thing;
+}
+
+Result<Thing> Registry::createThing(const Account& a, const CreateThingInput& input) {
   Thing thing;
   FG_RETURN_IF_ERROR(write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
-    if (input.type_name) FG_RETURN_IF_ERROR(checkUsableType(tx, a, *input.type_name));
-    if (input.billing_group) return internal::notFound("Billing group", *input.billing_group);
-    FG_ASSIGN_OR_RETURN(auto existing, loadThing(tx, a, input.name));
-    if (existing) {
-      if (existing->type_name == input.type_name && existing->attributes == attributes) {
-        thing = *existing;  // CreateThing is idempotent for an identical configuration.
-        return {};
-      }
-      return Error(ErrorKind::kResourceAlreadyExists,
-                   "Thing " + input.name + " already exists in account with different attributes")
-          .withResource(existing->id, a.arn("thing", input.name));
-    }
-    thing = Thing{input.name, deps_.random.uuid(), input.type_name, attributes, 1, std::nullopt};
-    FG_RETURN_IF_ERROR(tx.exec("INSERT INTO things (account_id, name, id, type_name, attributes, "
-                               "version, billing_group, created_at) VALUES (?,?,?,?,?,?,?,?)",
-                               {a.id, thing.name, thing.id,
-                                input.type_name ? store::Value(*input.type_name) : nullptr,
-                                internal::encodeAttributes(attributes), std::int64_t{1}, nullptr,
-                                millis(deps_.clock.now())}));
-    events.push_back({Event::Operation::kCreated, "thing", a.id, thing.name});
+    FG_ASSIGN_OR_RETURN(thing, createThingTx(tx, events, a, input));
     return {};
   }));
   return thing;
@@ -200,46 +205,51 @@ Result<Thing> Registry::describeThing(const Account& a, std::string_view name) {
 }
 
 Status Registry::updateThing(const Account& a, const UpdateThingInput& input) {
+  return write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
+    return updateThingTx(tx, events, a, input);
+  });
+}
+
+Status Registry::updateThingTx(store::Transaction& tx, std::vector<Event>& events,
+                               const Account& a, const UpdateThingInput& input) {
   FG_RETURN_IF_ERROR(validateThingName(input.name));
   if (input.remove_type && input.type_name) {
     return Error(ErrorKind::kInvalidRequest,
                  "Cannot both set thingTypeName and removeThingType in one request.");
   }
   if (input.attributes) FG_RETURN_IF_ERROR(validateAttributes(*input.attributes));
-  return write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
-    FG_ASSIGN_OR_RETURN(auto thing, loadThing(tx, a, input.name));
-    if (!thing) return internal::notFound("Thing", input.name);
-    if (input.expected_version && *input.expected_version != thing->version) {
-      return Error(ErrorKind::kVersionConflict,
-                   "The version for thing " + input.name + " does not match the expected version.");
-    }
-    if (input.type_name) {
-      FG_RETURN_IF_ERROR(checkUsableType(tx, a, *input.type_name));
-      thing->type_name = input.type_name;
-    }
-    if (input.remove_type) thing->type_name.reset();
-    if (input.attributes) {
-      if (input.merge) {
-        for (const auto& [k, v] : *input.attributes) {
-          if (v.empty()) {
-            thing->attributes.erase(k);
-          } else {
-            thing->attributes[k] = v;
-          }
+  FG_ASSIGN_OR_RETURN(auto thing, loadThing(tx, a, input.name));
+  if (!thing) return internal::notFound("Thing", input.name);
+  if (input.expected_version && *input.expected_version != thing->version) {
+    return Error(ErrorKind::kVersionConflict,
+                 "The version for thing " + input.name + " does not match the expected version.");
+  }
+  if (input.type_name) {
+    FG_RETURN_IF_ERROR(checkUsableType(tx, a, *input.type_name));
+    thing->type_name = input.type_name;
+  }
+  if (input.remove_type) thing->type_name.reset();
+  if (input.attributes) {
+    if (input.merge) {
+      for (const auto& [k, v] : *input.attributes) {
+        if (v.empty()) {
+          thing->attributes.erase(k);
+        } else {
+          thing->attributes[k] = v;
         }
-      } else {
-        thing->attributes = withoutEmptyValues(*input.attributes);
       }
+    } else {
+      thing->attributes = withoutEmptyValues(*input.attributes);
     }
-    FG_RETURN_IF_ERROR(checkAttributeCount(thing->attributes, thing->type_name.has_value()));
-    FG_RETURN_IF_ERROR(tx.exec(
-        "UPDATE things SET type_name = ?, attributes = ?, version = version + 1 WHERE "
-        "account_id = ? AND name = ?",
-        {thing->type_name ? store::Value(*thing->type_name) : nullptr,
-         internal::encodeAttributes(thing->attributes), a.id, input.name}));
-    events.push_back({Event::Operation::kUpdated, "thing", a.id, input.name});
-    return {};
-  });
+  }
+  FG_RETURN_IF_ERROR(checkAttributeCount(thing->attributes, thing->type_name.has_value()));
+  FG_RETURN_IF_ERROR(tx.exec(
+      "UPDATE things SET type_name = ?, attributes = ?, version = version + 1 WHERE "
+      "account_id = ? AND name = ?",
+      {thing->type_name ? store::Value(*thing->type_name) : nullptr,
+       internal::encodeAttributes(thing->attributes), a.id, input.name}));
+  events.push_back({Event::Operation::kUpdated, "thing", a.id, input.name});
+  return {};
 }
 
 Status Registry::deleteThing(const Account& a, std::string_view name,
@@ -540,24 +550,32 @@ Status Registry::addThingToThingGroup(const Account& a, std::string_view group,
   FG_RETURN_IF_ERROR(validateThingName(thing));
   std::string group_name(group), thing_name(thing);
   return write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
-    FG_RETURN_IF_ERROR(requireGroupAndThing(tx, a, group_name, thing_name));
-    FG_ASSIGN_OR_RETURN(auto member, tx.queryOne("SELECT 1 FROM thing_group_members WHERE "
-                                                 "account_id = ? AND group_name = ? AND "
-                                                 "thing_name = ?",
-                                                 {a.id, group_name, thing_name}));
-    if (member) return {};
-    FG_ASSIGN_OR_RETURN(auto count, tx.queryOne("SELECT COUNT(*) FROM thing_group_members WHERE "
-                                                "account_id = ? AND thing_name = ?",
-                                                {a.id, thing_name}));
-    if (static_cast<std::size_t>(count->integer(0)) >= kMaxGroupsPerThing) {
-      return Error(ErrorKind::kInvalidRequest, "A thing can be in at most 10 thing groups.");
-    }
-    FG_RETURN_IF_ERROR(tx.exec("INSERT INTO thing_group_members (account_id, group_name, "
-                               "thing_name) VALUES (?,?,?)",
-                               {a.id, group_name, thing_name}));
-    events.push_back({Event::Operation::kUpdated, "thingGroup", a.id, group_name});
-    return {};
+    return addThingToThingGroupTx(tx, events, a, group_name, thing_name);
   });
+}
+
+Status Registry::addThingToThingGroupTx(store::Transaction& tx, std::vector<Event>& events,
+                                        const Account& a, const std::string& group_name,
+                                        const std::string& thing_name) {
+  FG_RETURN_IF_ERROR(validateThingName(group_name, "thingGroupName"));
+  FG_RETURN_IF_ERROR(validateThingName(thing_name));
+  FG_RETURN_IF_ERROR(requireGroupAndThing(tx, a, group_name, thing_name));
+  FG_ASSIGN_OR_RETURN(auto member, tx.queryOne("SELECT 1 FROM thing_group_members WHERE "
+                                               "account_id = ? AND group_name = ? AND "
+                                               "thing_name = ?",
+                                               {a.id, group_name, thing_name}));
+  if (member) return {};
+  FG_ASSIGN_OR_RETURN(auto count, tx.queryOne("SELECT COUNT(*) FROM thing_group_members WHERE "
+                                              "account_id = ? AND thing_name = ?",
+                                              {a.id, thing_name}));
+  if (static_cast<std::size_t>(count->integer(0)) >= kMaxGroupsPerThing) {
+    return Error(ErrorKind::kInvalidRequest, "A thing can be in at most 10 thing groups.");
+  }
+  FG_RETURN_IF_ERROR(tx.exec("INSERT INTO thing_group_members (account_id, group_name, "
+                             "thing_name) VALUES (?,?,?)",
+                             {a.id, group_name, thing_name}));
+  events.push_back({Event::Operation::kUpdated, "thingGroup", a.id, group_name});
+  return {};
 }
 
 Status Registry::removeThingFromThingGroup(const Account& a, std::string_view group,
@@ -566,13 +584,19 @@ Status Registry::removeThingFromThingGroup(const Account& a, std::string_view gr
   FG_RETURN_IF_ERROR(validateThingName(thing));
   std::string group_name(group), thing_name(thing);
   return write([&](store::Transaction& tx, std::vector<Event>& events) -> Status {
-    FG_RETURN_IF_ERROR(requireGroupAndThing(tx, a, group_name, thing_name));
-    FG_ASSIGN_OR_RETURN(auto removed, tx.exec("DELETE FROM thing_group_members WHERE account_id "
-                                              "= ? AND group_name = ? AND thing_name = ?",
-                                              {a.id, group_name, thing_name}));
-    if (removed > 0) events.push_back({Event::Operation::kUpdated, "thingGroup", a.id, group_name});
-    return {};
+    return removeThingFromThingGroupTx(tx, events, a, group_name, thing_name);
   });
+}
+
+Status Registry::removeThingFromThingGroupTx(store::Transaction& tx, std::vector<Event>& events,
+                                             const Account& a, const std::string& group_name,
+                                             const std::string& thing_name) {
+  FG_RETURN_IF_ERROR(requireGroupAndThing(tx, a, group_name, thing_name));
+  FG_ASSIGN_OR_RETURN(auto removed, tx.exec("DELETE FROM thing_group_members WHERE account_id "
+                                            "= ? AND group_name = ? AND thing_name = ?",
+                                            {a.id, group_name, thing_name}));
+  if (removed > 0) events.push_back({Event::Operation::kUpdated, "thingGroup", a.id, group_name});
+  return {};
 }
 
 Result<Page<std::string>> Registry::listThingsInThingGroup(const Account& a,
