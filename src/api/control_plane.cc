@@ -35,6 +35,7 @@ ControlPlane::ControlPlane(registry::Registry& registry, registry::EventBus& eve
   addCertificateRoutes(router_, registry_);
   addPolicyRoutes(router_, registry_);
   addProvisioningTemplateRoutes(router_, registry_);
+  addTopicRuleRoutes(router_, registry_);
   addEndpointRoutes(router_, options_.domain);
   events.subscribe([this](const registry::Event& e) {
     if (e.resource != "account") return;

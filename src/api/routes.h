@@ -10,6 +10,7 @@ void addThingRoutes(Router& router, registry::Registry& registry);
 void addCertificateRoutes(Router& router, registry::Registry& registry);
 void addPolicyRoutes(Router& router, registry::Registry& registry);
 void addProvisioningTemplateRoutes(Router& router, registry::Registry& registry);
+void addTopicRuleRoutes(Router& router, registry::Registry& registry);
 void addEndpointRoutes(Router& router, const std::string& domain);
 
 }  // namespace fleetgate::api
