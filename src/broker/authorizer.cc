@@ -58,32 +58,48 @@ policy::ConnectionContext connectionContext(const pki::PeerCertificateNames& nam
 }
 
 Authorizer::Authorizer(registry::Registry& registry, registry::CertificateIndex& certificates,
-                       const Clock& clock, std::string default_account_id, std::string domain)
+                       const Clock& clock, std::string default_account_id, std::string domain,
+                       bool require_server_name)
     : registry_(registry),
       certificates_(certificates),
       clock_(clock),
       default_account_id_(std::move(default_account_id)),
-      domain_(std::move(domain)) {}
+      domain_(std::move(domain)),
+      require_server_name_(require_server_name) {}
+
+Status Authorizer::loadAccounts() {
+  FG_ASSIGN_OR_RETURN(auto accounts, registry_.listAccounts());
+  accounts_by_endpoint_.clear();
+  default_account_.reset();
+  for (const registry::Account& a : accounts) {
+    const std::string suffix = ".iot." + a.region + "." + domain_;
+    accounts_by_endpoint_[a.endpoint_prefix + "-ats" + suffix] = a;
+    accounts_by_endpoint_[a.endpoint_prefix + suffix] = a;
+    if (a.id == default_account_id_) default_account_ = a;
+  }
+  accounts_loaded_ = true;
+  accounts_loaded_at_ = clock_.now();
+  return {};
+}
 
 std::optional<registry::Account> Authorizer::accountFor(std::string_view server_name) {
   std::lock_guard lock(mutex_);
-  if (!accounts_loaded_) {
-    auto accounts = registry_.listAccounts();
-    if (!accounts.ok()) return std::nullopt;
-    accounts_by_endpoint_.clear();
-    default_account_.reset();
-    for (const registry::Account& a : *accounts) {
-      const std::string suffix = ".iot." + a.region + "." + domain_;
-      accounts_by_endpoint_[a.endpoint_prefix + "-ats" + suffix] = a;
-      accounts_by_endpoint_[a.endpoint_prefix + suffix] = a;
-      if (a.id == default_account_id_) default_account_ = a;
+  if (!accounts_loaded_ && !loadAccounts().ok()) return std::nullopt;
+  const std::string name(server_name);
+  auto it = accounts_by_endpoint_.find(name);
+  if (it != accounts_by_endpoint_.end()) return it->second;
+  // A device endpoint is "<prefix>[-ats].iot.<region>.<domain>".
+  const bool device_endpoint = name.find(".iot.") != std::string::npos &&
+                               name.size() > domain_.size() + 1 &&
+                               name.ends_with("." + domain_);
+  if (device_endpoint) {
+    if (clock_.now() - accounts_loaded_at_ >= std::chrono::seconds(1) && loadAccounts().ok()) {
+      it = accounts_by_endpoint_.find(name);
+      if (it != accounts_by_endpoint_.end()) return it->second;
     }
-    accounts_loaded_ = true;
+    return std::nullopt;  // an endpoint no account owns
   }
-  if (!server_name.empty()) {
-    auto it = accounts_by_endpoint_.find(std::string(server_name));
-    if (it != accounts_by_endpoint_.end()) return it->second;
-  }
+  if (require_server_name_) return std::nullopt;
   // No SNI, an IP literal or another name (localhost): the default account.
   return default_account_;
 }
@@ -142,7 +158,7 @@ AuthOutcome Authorizer::authorize(const std::string& certificate_id, std::string
     return Refusal{AuthFailure::kUnknownCertificate, "certificate not registered in the account"};
   }
   if (certificate->status != registry::CertificateStatus::kActive) {
-    return Refusal{AuthFailure::kCertificateNotActive, "certificate is not ACTIVE"};
+    return Refusal{AuthFailure::kCertificateNotActive, "certificate is not ACTIVE", *certificate};
   }
   const TimePoint now = clock_.now();
   if (now < certificate->not_before) {

@@ -34,8 +34,13 @@ struct Authorization {
 };
 
 struct Refusal {
+  Refusal(AuthFailure f, std::string why, std::optional<registry::Certificate> c = std::nullopt)
+      : failure(f), detail(std::move(why)), certificate(std::move(c)) {}
+
   AuthFailure failure = AuthFailure::kServerError;
   std::string detail;  // for the log
+  // kCertificateNotActive: the registration, whose PENDING_ACTIVATION status re-announces JITR.
+  std::optional<registry::Certificate> certificate;
 };
 
 using AuthOutcome = std::variant<Authorization, Refusal>;
@@ -46,16 +51,20 @@ policy::ConnectionContext connectionContext(const pki::PeerCertificateNames& nam
 
 class Authorizer {
  public:
+  // With `require_server_name`, a client must name its account's endpoint in SNI (as AWS
+  // requires); otherwise clients without SNI, or naming a host outside the device endpoints,
+  // address the default account.
   Authorizer(registry::Registry& registry, registry::CertificateIndex& certificates,
-             const Clock& clock, std::string default_account_id, std::string domain);
+             const Clock& clock, std::string default_account_id, std::string domain,
+             bool require_server_name = false);
 
   // `context` carries the client id, will topic and persistence of the CONNECT; `will` the will
   // itself when there is one.
   AuthOutcome authorize(const std::string& certificate_id, std::string_view server_name,
                         const policy::ConnectionContext& context, const mqtt::Will* will);
 
-  // The account a connection addresses: the one whose device endpoint the SNI names, else the
-  // default account.
+  // The account a connection addresses: the one whose device endpoint the SNI names. A name
+  // under the device endpoints' domain that no account owns addresses none.
   std::optional<registry::Account> accountFor(std::string_view server_name);
 
   // Forgets cached registry answers the event may change. Returns true when live connections
@@ -76,6 +85,7 @@ class Authorizer {
     std::vector<Thing> things;
   };
 
+  Status loadAccounts();  // with mutex_ held
   Result<std::shared_ptr<const Principal>> principal(const registry::Account& account,
                                                      const std::string& certificate_id);
 
@@ -84,9 +94,13 @@ class Authorizer {
   const Clock& clock_;
   const std::string default_account_id_;
   const std::string domain_;
+  const bool require_server_name_;
 
   std::mutex mutex_;
   bool accounts_loaded_ = false;
+  // Accounts made by another process (`fleetgate account create`) send no event here: an unknown
+  // endpoint reloads them, at most once a second.
+  TimePoint accounts_loaded_at_{};
   std::unordered_map<std::string, registry::Account> accounts_by_endpoint_;
   std::optional<registry::Account> default_account_;
   std::unordered_map<std::string, std::shared_ptr<const Principal>> principals_;

@@ -6,13 +6,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/random.h"
 #include "mqtt/connection.h"
+#include "provisioning/auto_registration.h"
 #include "registry/certificate_index.h"
 #include "registry/events.h"
 #include "registry/registry.h"
@@ -26,7 +29,8 @@ struct BrokerOptions {
   std::string certificate_chain_file;
   std::string private_key_file;
   int workers = 0;  // threads, one event loop each; 0: one per core
-  std::string default_account_id;  // for clients whose SNI names no account's endpoint
+  std::string default_account_id;  // for clients that send no SNI, or a name outside `domain`
+  bool require_server_name = false;  // refuse those clients instead, as AWS does
   std::string domain;              // device endpoints are <prefix>-ats.iot.<region>.<domain>
   mqtt::ConnectionLimits limits;
   std::chrono::seconds connect_timeout{10};  // TCP accept to CONNECT (slow handshakes included)
@@ -35,12 +39,31 @@ struct BrokerOptions {
   std::size_t max_offline_messages = 1000;
 };
 
+// A message the broker routed (a client's PUBLISH, including Basic Ingest, a will, or an event
+// the broker made), offered to the topic-rule engine on the worker thread that routed it.
+struct RoutedMessage {
+  std::string_view account_id;
+  std::string_view topic;
+  std::string_view payload;
+  std::string_view client_id;  // empty for broker-made events
+  std::string_view principal;  // certificate id of the publisher; empty for events
+  int qos = 0;
+  int rule_depth = 0;  // republish hops that produced it
+};
+// Must not block: it runs on the publish path.
+using MessageObserver = std::function<void(const RoutedMessage&)>;
+
 struct BrokerDependencies {
   registry::Registry& registry;
   registry::CertificateIndex& certificates;
   registry::EventBus& events;
   const Clock& clock;
   Random& random;
+  MessageObserver observer = {};  // empty: none
+  // Whether the observer wants lifecycle events, which are built only when someone wants them.
+  std::function<bool()> observer_wants_events = {};
+  // JITP/JITR for unknown certificates; null: they are refused.
+  provisioning::AutoRegistrar* auto_registrar = nullptr;
 };
 
 class Broker {
@@ -54,6 +77,11 @@ class Broker {
   Status start();
   // Disconnects every client (SERVER_INITIATED_DISCONNECT) and joins the threads. Idempotent.
   void stop();
+
+  // Routes a message made outside any connection (a rule's republish) to the account's
+  // subscribers and rules. Thread-safe; runs on a worker thread after it returns.
+  void publish(std::string account_id, std::string topic, std::string payload, int qos,
+               int rule_depth);
 
   std::uint16_t mqttPort() const;  // 0 when disabled
   std::uint16_t alpnPort() const;

@@ -76,4 +76,21 @@ std::string subscriptionEvent(const LifecycleIdentity& who, std::int64_t timesta
   return dump(j);
 }
 
+std::string certificateRegisteredTopic(std::string_view ca_certificate_id) {
+  return "$aws/events/certificates/registered/" + std::string(ca_certificate_id);
+}
+
+std::string certificateRegisteredEvent(const CertificateRegistration& registration,
+                                       std::int64_t timestamp_ms) {
+  Json j;
+  j["certificateId"] = registration.certificate_id;
+  j["caCertificateId"] = registration.ca_certificate_id;
+  j["timestamp"] = timestamp_ms;
+  j["certificateStatus"] = "PENDING_ACTIVATION";
+  j["awsAccountId"] = registration.account_id;
+  // AWS documents this one as a quoted value (spec §5): epoch milliseconds as a string.
+  j["certificateRegistrationTimestamp"] = std::to_string(registration.registered_at_ms);
+  return dump(j);
+}
+
 }  // namespace fleetgate::broker

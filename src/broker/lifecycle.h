@@ -38,4 +38,16 @@ std::string connectFailedEvent(const LifecycleIdentity& who, std::int64_t timest
 std::string subscriptionEvent(const LifecycleIdentity& who, std::int64_t timestamp_ms,
                               bool subscribed, const std::vector<std::string>& topics);
 
+// JITR (spec §5): a certificate registered PENDING_ACTIVATION, announced again at every connect
+// attempt while it stays so.
+struct CertificateRegistration {
+  std::string certificate_id;
+  std::string ca_certificate_id;
+  std::string account_id;
+  std::int64_t registered_at_ms = 0;
+};
+std::string certificateRegisteredTopic(std::string_view ca_certificate_id);
+std::string certificateRegisteredEvent(const CertificateRegistration& registration,
+                                       std::int64_t timestamp_ms);
+
 }  // namespace fleetgate::broker

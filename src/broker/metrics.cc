@@ -16,6 +16,8 @@ std::string_view authFailureName(AuthFailure failure) {
     case AuthFailure::kWillDenied: return "will_denied";
     case AuthFailure::kInvalidConnect: return "invalid_connect";
     case AuthFailure::kServerError: return "server_error";
+    case AuthFailure::kJustProvisioned: return "just_provisioned";
+    case AuthFailure::kPendingActivation: return "pending_activation";
     case AuthFailure::kCount: break;
   }
   return "unknown";
@@ -84,6 +86,15 @@ std::string renderPrometheus(const std::vector<const WorkerMetrics*>& workers,
         "fleetgate_mqtt_policy_denials_total{{action=\"{}\"}} {}\n", policy::actionName(action),
         sum(workers, [i](const WorkerMetrics& w) -> auto& { return w.policy_denials[i]; }));
   }
+  single(out, workers, "fleetgate_jitp_provisioned_total", "counter",
+         "Unknown device certificates provisioned by their CA's template (JITP).",
+         [](const WorkerMetrics& w) -> auto& { return w.jitp_provisioned; });
+  single(out, workers, "fleetgate_jitr_registered_total", "counter",
+         "Unknown device certificates registered PENDING_ACTIVATION (JITR).",
+         [](const WorkerMetrics& w) -> auto& { return w.jitr_registered; });
+  single(out, workers, "fleetgate_auto_registration_failures_total", "counter",
+         "Eligible unknown certificates whose template or registration failed.",
+         [](const WorkerMetrics& w) -> auto& { return w.auto_registration_failures; });
   single(out, workers, "fleetgate_mqtt_messages_received_total", "counter",
          "PUBLISH packets accepted from clients.",
          [](const WorkerMetrics& w) -> auto& { return w.messages_in; });

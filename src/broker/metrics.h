@@ -29,6 +29,8 @@ enum class AuthFailure : std::uint8_t {
   kWillDenied,
   kInvalidConnect,
   kServerError,
+  kJustProvisioned,   // JITP registered the certificate; the next connect gets in
+  kPendingActivation, // JITR registered the certificate; it waits for activation
   kCount,
 };
 std::string_view authFailureName(AuthFailure failure);
@@ -49,6 +51,9 @@ struct alignas(64) WorkerMetrics {
   std::array<Counter, static_cast<std::size_t>(AuthFailure::kCount)> auth_failures{};
   std::array<Counter, kDisconnectReasonCount> disconnects{};
   std::array<Counter, policy::kActionCount> policy_denials{};
+  Counter jitp_provisioned{0};
+  Counter jitr_registered{0};
+  Counter auto_registration_failures{0};
   Counter messages_in{0};
   Counter messages_out{0};
   Counter messages_dropped{0};

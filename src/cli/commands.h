@@ -32,6 +32,7 @@ struct ServeOptions {
   int mqtt_port = 8883;                          // 0: any free port; -1: off
   int mqtt_alpn_port = 443;                      // MQTT by ALPN x-amzn-mqtt-ca; 0: any; -1: off
   int mqtt_workers = 0;                          // 0: one per core
+  bool require_sni = false;  // refuse devices that do not name an account endpoint in SNI
   std::size_t key_pool_size = 16;
 };
 int runServe(const ServeOptions& options);

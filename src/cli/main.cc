@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--mqtt-alpn-port", serve.mqtt_alpn_port,
                         "MQTT selected by ALPN x-amzn-mqtt-ca (AWS's 443); 0 picks one, -1 off");
   serve_cmd->add_option("--mqtt-workers", serve.mqtt_workers, "Broker threads (0 = one per core)");
+  serve_cmd->add_flag("--require-sni", serve.require_sni,
+                      "Refuse devices whose TLS SNI names no account endpoint (as AWS does)");
   serve_cmd->add_option("--threads", serve.threads, "Request threads (0 = 8 per core)");
   serve_cmd->add_option("--key-pool", serve.key_pool_size, "Pre-generated keys kept ready (16)");
 

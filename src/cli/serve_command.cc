@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/setup.h"
 #include "http/http_server.h"
+#include "rules/engine.h"
 
 namespace fleetgate::cli {
 namespace {
@@ -79,6 +81,41 @@ int runServe(const ServeOptions& options) {
   http_options.threads =
       options.threads > 0 ? options.threads
                           : static_cast<int>(8 * std::max(1u, std::thread::hardware_concurrency()));
+  // Topic rules. The engine outlives the broker that calls it; it republishes through the
+  // broker once that exists.
+  std::atomic<broker::Broker*> republish_to{nullptr};
+  rules::RuleEngine rule_engine(
+      rules::EngineOptions{},
+      rules::RuleEngine::Dependencies{
+          [&s](const std::string& account_id) -> Result<std::vector<rules::RuleDefinition>> {
+            FG_ASSIGN_OR_RETURN(auto stored, s.registry().allTopicRules(account_id));
+            std::vector<rules::RuleDefinition> out;
+            for (auto& r : stored) {
+              out.push_back({std::move(r.name), std::move(r.sql), std::move(r.actions),
+                             std::move(r.error_action), r.disabled});
+            }
+            return out;
+          },
+          [&republish_to](const std::string& account_id, const std::string& topic,
+                          std::string payload, int qos, int rule_depth) {
+            if (broker::Broker* b = republish_to.load()) {
+              b->publish(account_id, topic, std::move(payload), qos, rule_depth);
+            }
+          },
+          s.clock(), s.random()});
+  // Synchronous on the committing thread, so a rule is live once its API call returns.
+  s.events().subscribe([&rule_engine](const registry::Event& e) {
+    rule_engine.onRegistryEvent(e.resource, e.account_id);
+  });
+  if (auto accounts = s.registry().listAccounts(); accounts.ok()) {
+    for (const auto& account : *accounts) {
+      if (auto loaded = rule_engine.reload(account.id); !loaded.ok()) return fail(loaded.error());
+    }
+  } else {
+    return fail(accounts.error());
+  }
+  rule_engine.start();
+
   broker::BrokerOptions broker_options;
   broker_options.bind_address = options.mqtt_bind_address.value_or(http_options.bind_address);
   broker_options.mqtt_port = options.mqtt_port;
@@ -88,9 +125,18 @@ int runServe(const ServeOptions& options) {
   broker_options.workers = options.mqtt_workers;
   broker_options.default_account_id = config->default_account_id;
   broker_options.domain = config->domain;
-  broker::Broker broker(broker_options, broker::BrokerDependencies{s.registry(),
-                                                                   s.certificateIndex(), s.events(),
-                                                                   s.clock(), s.random()});
+  broker_options.require_server_name = options.require_sni;
+  provisioning::AutoRegistrar auto_registrar(s.registry(), s.clock());
+  broker::BrokerDependencies broker_deps{s.registry(), s.certificateIndex(), s.events(), s.clock(),
+                                         s.random()};
+  broker_deps.auto_registrar = &auto_registrar;
+  broker_deps.observer = [&rule_engine](const broker::RoutedMessage& m) {
+    rule_engine.onMessage(rules::Message{m.account_id, m.topic, m.payload, m.client_id,
+                                         m.principal, m.qos, m.rule_depth});
+  };
+  broker_deps.observer_wants_events = [&rule_engine] { return rule_engine.wantsEvents(); };
+  broker::Broker broker(broker_options, broker_deps);
+  republish_to = &broker;
   if (auto started = broker.start(); !started.ok()) return fail(started.error());
   spdlog::info("MQTT listening on {} port {} (ALPN x-amzn-mqtt-ca port {})",
                broker_options.bind_address, broker.mqttPort(), broker.alpnPort());
@@ -101,7 +147,8 @@ int runServe(const ServeOptions& options) {
         // Prometheus scrapes without AWS credentials; the counters name no resource.
         if (r.path == "/metrics" && r.method == "GET") {
           return http::Response{
-              200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}, broker.metrics()};
+              200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}},
+              broker.metrics() + rule_engine.metricsText()};
         }
         return control_plane.handle(r);
       },
@@ -118,6 +165,7 @@ int runServe(const ServeOptions& options) {
   sigwait(&stop_signals, &signal_number);
   spdlog::info("received signal {}, stopping", signal_number);
   server.stop();
+  rule_engine.stop();  // before the broker it republishes through
   broker.stop();
   spdlog::info("stopped");
   return 0;

@@ -138,6 +138,54 @@ TEST_F(AuthorizerTest, ServerNamePicksTheAccount) {
   EXPECT_EQ(std::get<Authorization>(outcome).account.id, other.id);
 }
 
+TEST_F(AuthorizerTest, EndpointNoAccountOwnsAddressesNone) {
+  EXPECT_FALSE(authorizer_.accountFor("nosuch-ats.iot.us-east-1.example.com"));
+  // Names outside the device endpoints (no SNI, localhost, an address) mean the default account.
+  for (std::string_view name : {"", "localhost", "127.0.0.1"}) {
+    auto account = authorizer_.accountFor(name);
+    ASSERT_TRUE(account) << name;
+    EXPECT_EQ(account->id, account_.id);
+  }
+}
+
+TEST_F(AuthorizerTest, AccountMadeElsewhereIsFoundOnceASecondHasPassed) {
+  authorizer_.accountFor("");  // loads the accounts
+  // Another process (`fleetgate account create`) sends no event to this one.
+  registry::EventBus elsewhere;
+  registry::Registry other_process(registry::Registry::Dependencies{
+      *db_, clock_, random_, device_ca_, key_pool_, elsewhere});
+  ASSERT_TRUE(other_process
+                  .createAccount({"210987654321", "us-east-1", "later", "AKIATESTTESTTEST0003",
+                                  "secretsecretsecretsecret"})
+                  .ok());
+  const std::string endpoint = "later-ats.iot.us-east-1.example.com";
+  EXPECT_FALSE(authorizer_.accountFor(endpoint));
+  clock_.advance(std::chrono::seconds(1));
+  auto account = authorizer_.accountFor(endpoint);
+  ASSERT_TRUE(account);
+  EXPECT_EQ(account->id, "210987654321");
+}
+
+TEST_F(AuthorizerTest, RequiredServerNameRefusesClientsWithoutOne) {
+  Authorizer strict(*registry_, index_, clock_, account_.id, "example.com", true);
+  EXPECT_FALSE(strict.accountFor(""));
+  EXPECT_FALSE(strict.accountFor("localhost"));
+  auto account = strict.accountFor(account_.endpoint_prefix + "-ats.iot.us-east-1.example.com");
+  ASSERT_TRUE(account);
+  EXPECT_EQ(account->id, account_.id);
+}
+
+TEST_F(AuthorizerTest, PendingActivationRefusalCarriesTheRegistration) {
+  auto cert = activeCertificate();
+  ASSERT_TRUE(registry_->updateCertificate(account_, cert.id, registry::CertificateStatus::kInactive).ok());
+  auto outcome = authorize(cert, "c");
+  ASSERT_EQ(failureOf(outcome), AuthFailure::kCertificateNotActive);
+  const auto& refusal = std::get<Refusal>(outcome);
+  ASSERT_TRUE(refusal.certificate);
+  EXPECT_EQ(refusal.certificate->id, cert.id);
+  EXPECT_EQ(refusal.certificate->status, registry::CertificateStatus::kInactive);
+}
+
 TEST_F(AuthorizerTest, PoliciesWithoutVariablesAreCompiledOnceForAllConnections) {
   auto cert = activeCertificate();
   ASSERT_TRUE(registry_->createPolicy(account_, "all", R"({"Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]})").ok());

@@ -55,6 +55,14 @@ TEST(LifecycleTest, ConnectFailedAndSubscriptionEvents) {
   EXPECT_EQ(json::parse(subscriptionEvent(who(), 8, false, {"a"}))["eventType"], "unsubscribed");
 }
 
+TEST(LifecycleTest, CertificateRegisteredHasExactlyTheJitrFields) {
+  json j = json::parse(certificateRegisteredEvent({"c1", "ca1", "123456789012", 1500}, 1600));
+  EXPECT_EQ(j, json::parse(R"({"certificateId":"c1","caCertificateId":"ca1","timestamp":1600,
+      "certificateStatus":"PENDING_ACTIVATION","awsAccountId":"123456789012",
+      "certificateRegistrationTimestamp":"1500"})"));
+  EXPECT_EQ(certificateRegisteredTopic("ca1"), "$aws/events/certificates/registered/ca1");
+}
+
 TEST(LifecycleTest, TopicsAndWildcardClientIds) {
   EXPECT_EQ(connectedTopic("c1"), "$aws/events/presence/connected/c1");
   EXPECT_EQ(disconnectedTopic("c1"), "$aws/events/presence/disconnected/c1");

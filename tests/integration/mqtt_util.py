@@ -280,9 +280,11 @@ class RawMqtt:
         self.version = version
         self.timeout = timeout
         raw = socket.create_connection((HOST, port), timeout=timeout)
+        context = client_context(cafile, device, alpn)
+        if server_hostname is None:
+            context.check_hostname = False  # no SNI; the chain is still verified
         try:
-            self.sock = client_context(cafile, device, alpn).wrap_socket(
-                raw, server_hostname=server_hostname)
+            self.sock = context.wrap_socket(raw, server_hostname=server_hostname)
         except Exception:
             raw.close()
             raise
