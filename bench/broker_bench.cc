@@ -20,7 +20,6 @@
 // phase that makes no progress for --timeout seconds ends the program with exit status 3.
 // Exit status 1 when connections fail, QoS 1 messages are lost or idle connections are not all
 // held.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -29,30 +28,26 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <variant>
 #include <vector>
 
+#include "bench_support.h"
 #include "mqtt/codec.h"
 #include "mqtt/packet.h"
 
@@ -63,10 +58,10 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using namespace fleetgate;
+using namespace fleetgate::bench;
 
 constexpr char kTopic[] = "bench/1";
 constexpr std::size_t kPayloadSize = 64;
-constexpr mqtt::ProtocolVersion kVersion = mqtt::ProtocolVersion::kV311;
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -90,202 +85,16 @@ struct Options {
   double hold = 0.0;    // idle: extra seconds to keep the connections after the reading
 };
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-// ---- process accounting ----
-
-// utime + stime of the whole process (all threads) in seconds, or -1.
-double brokerCpuSeconds(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto paren = stat.rfind(')');
-  if (paren == std::string::npos) return -1;
-  // After "pid (comm)": field 3 is the state; utime and stime are fields 14 and 15.
-  std::istringstream fields(stat.substr(paren + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// VmRSS in KiB, or -1.
-long brokerRssKb(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-double clientCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto tv = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return tv(u.ru_utime) + tv(u.ru_stime);
-}
-
-void raiseFileLimit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  limit.rlim_cur = limit.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) std::perror("setrlimit(RLIMIT_NOFILE)");
-}
-
-unsigned long fileLimit() {
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  return static_cast<unsigned long>(limit.rlim_cur);
-}
-
-// ---- watchdog: ends the program when a phase stops making progress ----
-
-class Watchdog {
- public:
-  explicit Watchdog(int timeout_seconds) : timeout_(timeout_seconds) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Watchdog() {
-    stop_ = true;
-    thread_.join();
-  }
-  void phase(const std::string& name, long expected) {
-    std::lock_guard lock(mutex_);
-    phase_ = name;
-    expected_ = expected;
-    progress_ = 0;
-    tick();
-  }
-  void tick() { ++ticks_; }
-  void progress(long done) {
-    progress_ = done;
-    tick();
-  }
-
- private:
-  void run() {
-    std::uint64_t seen = ticks_;
-    auto last = Clock::now();
-    while (!stop_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (std::uint64_t now_ticks = ticks_; now_ticks != seen) {
-        seen = now_ticks;
-        last = Clock::now();
-      } else if (Clock::now() - last > std::chrono::seconds(timeout_)) {
-        std::lock_guard lock(mutex_);
-        std::fprintf(stderr,
-                     "fleetgate-broker-bench: TIMEOUT: no progress for %d s in phase '%s' "
-                     "(%ld of %ld done)\n",
-                     timeout_, phase_.c_str(), progress_.load(), expected_);
-        std::fflush(stdout);
-        std::fflush(stderr);
-        std::_Exit(3);
-      }
-    }
-  }
-
-  int timeout_;
-  std::atomic<std::uint64_t> ticks_{0};
-  std::atomic<long> progress_{0};
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  std::string phase_ = "start";
-  long expected_ = 0;
-  std::thread thread_;
-};
-
-// Polls `done` every 2 ms; the watchdog bounds the wait.
-template <typename Predicate>
-void waitUntil(Predicate done) {
-  while (!done()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-}
-
 // ---- threads: one io_context and one TLS context each ----
 
 ssl::context makeTlsContext(const Options& o) {
-  ssl::context tls(ssl::context::tls_client);
-  SSL_CTX* h = tls.native_handle();
-  const int version = o.tls == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION;
-  SSL_CTX_set_min_proto_version(h, version);
-  SSL_CTX_set_max_proto_version(h, version);
-  // Every connection is a full handshake, as for a fleet of devices coming online.
-  SSL_CTX_set_session_cache_mode(h, SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_options(h, SSL_OP_NO_TICKET);
-  SSL_CTX_set_mode(h, SSL_MODE_RELEASE_BUFFERS);
-  tls.load_verify_file(o.ca_file);
+  ssl::context tls = makeTlsClientContext(o.tls, o.ca_file, o.server_name);
   tls.use_certificate_chain_file(o.cert_file);
   tls.use_private_key_file(o.key_file, ssl::context::pem);
-  tls.set_verify_mode(ssl::verify_peer);
-  // Name check set once on the context rather than a verify callback per connection.
-  X509_VERIFY_PARAM* param = SSL_CTX_get0_param(h);
-  boost::system::error_code ec;
-  asio::ip::make_address(o.server_name, ec);
-  const int ok = ec ? X509_VERIFY_PARAM_set1_host(param, o.server_name.c_str(), 0)
-                    : X509_VERIFY_PARAM_set1_ip_asc(param, o.server_name.c_str());
-  if (ok != 1) throw std::runtime_error("bad --server-name " + o.server_name);
   return tls;
 }
 
-class Workers {
- public:
-  Workers(const Options& o, int n) {
-    for (int i = 0; i < n; ++i) {
-      auto w = std::make_unique<Worker>(makeTlsContext(o));
-      workers_.push_back(std::move(w));
-    }
-    for (auto& w : workers_) {
-      w->thread = std::thread([io = &w->io] { io->run(); });
-    }
-  }
-  ~Workers() { stop(); }
-  void stop() {
-    for (auto& w : workers_) w->guard.reset();
-    for (auto& w : workers_) {
-      w->io.stop();
-      if (w->thread.joinable()) w->thread.join();
-    }
-  }
-  std::size_t size() const { return workers_.size(); }
-  asio::io_context& io(std::size_t i) { return workers_[i % workers_.size()]->io; }
-  ssl::context& tls(std::size_t i) { return workers_[i % workers_.size()]->tls; }
-
- private:
-  struct Worker {
-    explicit Worker(ssl::context t) : tls(std::move(t)) {}
-    asio::io_context io{1};
-    ssl::context tls;
-    asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
-    std::thread thread;
-  };
-  std::vector<std::unique_ptr<Worker>> workers_;
-};
-
 // ---- one MQTT connection ----
-
-mqtt::DecoderOptions clientDecoderOptions() {
-  mqtt::DecoderOptions options;
-  options.version = kVersion;  // the stream starts with CONNACK
-  return options;
-}
-
-struct Conn {
-  Conn(asio::io_context& io, ssl::context& tls, std::size_t read_buffer)
-      : stream(io, tls), decoder(clientDecoderOptions()), read_buf(read_buffer) {}
-  void close() {
-    boost::system::error_code ec;
-    stream.next_layer().close(ec);
-  }
-
-  ssl::stream<tcp::socket> stream;
-  mqtt::Decoder decoder;
-  std::vector<char> read_buf;
-  std::string write_buf;
-};
 
 // Closes each connection on its own thread and returns once all are closed, so that the caller
 // may destroy them.
@@ -300,36 +109,6 @@ void closeAll(const std::vector<Conn*>& conns) {
   waitUntil([&] { return closed == conns.size(); });
 }
 
-// An exception's message; Asio's system errors without their source location.
-std::string errorText(const std::exception& e) {
-  if (auto* se = dynamic_cast<const boost::system::system_error*>(&e)) return se->code().message();
-  return e.what();
-}
-
-std::string describe(const mqtt::DecodeError& e) {
-  return "undecodable packet: " + e.detail;
-}
-
-// Next complete packet, reading as needed.
-asio::awaitable<mqtt::Packet> readPacket(Conn& c) {
-  for (;;) {
-    auto r = c.decoder.next();
-    if (auto* p = std::get_if<mqtt::Packet>(&r)) co_return std::move(*p);
-    if (auto* e = std::get_if<mqtt::DecodeError>(&r)) throw std::runtime_error(describe(*e));
-    std::size_t n = co_await c.stream.async_read_some(asio::buffer(c.read_buf), asio::use_awaitable);
-    c.decoder.feed(std::string_view(c.read_buf.data(), n));
-  }
-}
-
-asio::awaitable<void> writeBuffered(Conn& c) {
-  co_await asio::async_write(c.stream, asio::buffer(c.write_buf), asio::use_awaitable);
-  c.write_buf.clear();
-}
-
-void encodeOrDie(const mqtt::Packet& p, std::string& out) {
-  if (!mqtt::encodeTo(p, kVersion, out)) throw std::logic_error("cannot encode packet");
-}
-
 // TCP connect, TLS handshake, CONNECT, CONNACK (which must accept).
 asio::awaitable<void> openSession(Conn& c, const tcp::endpoint& ep, const Options& o,
                                   const std::string& client_id, std::uint16_t keep_alive) {
@@ -338,17 +117,10 @@ asio::awaitable<void> openSession(Conn& c, const tcp::endpoint& ep, const Option
     co_await c.stream.next_layer().async_connect(ep, asio::use_awaitable);
     c.stream.next_layer().set_option(tcp::no_delay(true));
     stage = "tls handshake";
-    boost::system::error_code ec;
-    asio::ip::make_address(o.server_name, ec);
-    if (ec) SSL_set_tlsext_host_name(c.stream.native_handle(), o.server_name.c_str());  // SNI
+    setServerNameIndication(c.stream.native_handle(), o.server_name);
     co_await c.stream.async_handshake(ssl::stream_base::client, asio::use_awaitable);
     stage = "mqtt connect";
-    mqtt::Connect connect;
-    connect.version = kVersion;
-    connect.clean_start = true;
-    connect.keep_alive = keep_alive;
-    connect.client_id = client_id;
-    encodeOrDie(connect, c.write_buf);
+    encodeOrDie(cleanConnect(client_id, keep_alive), c.write_buf);
     co_await writeBuffered(c);
     stage = "connack";
     mqtt::Packet p = co_await readPacket(c);
@@ -426,16 +198,13 @@ int runConnect(const Options& o, Workers& w, const tcp::endpoint& ep, Watchdog& 
     --running;
   };
 
-  const double cpu0 = brokerCpuSeconds(o.broker_pid);
+  const double cpu0 = processCpuSeconds(o.broker_pid);
   const double client0 = clientCpuSeconds();
   const auto start = Clock::now();
-  for (int i = 0; i < loops; ++i) {
-    auto index = static_cast<std::size_t>(i);
-    asio::co_spawn(w.io(index), loop(index), asio::detached);
-  }
+  spawnLoops(w, loops, loop);
   waitUntil([&] { return running == 0; });
   const double elapsed = seconds(Clock::now() - start);
-  const double cpu = brokerCpuSeconds(o.broker_pid) - cpu0;
+  const double cpu = processCpuSeconds(o.broker_pid) - cpu0;
   const double client_cpu = clientCpuSeconds() - client0;
 
   const int ok = done;
@@ -636,7 +405,7 @@ int runThroughput(const Options& o, Workers& w, const tcp::endpoint& ep, Watchdo
   waitUntil([&] { return ready == subs + 1 || errors.count() > 0; });
 
   dog.phase("throughput: deliver", expected);
-  const double cpu0 = brokerCpuSeconds(o.broker_pid);
+  const double cpu0 = processCpuSeconds(o.broker_pid);
   const double client0 = clientCpuSeconds();
   // QoS 0 may lose messages: the run ends once the publisher is done and nothing has arrived
   // for two seconds. QoS 1 must deliver everything (the watchdog ends a stall).
@@ -654,7 +423,7 @@ int runThroughput(const Options& o, Workers& w, const tcp::endpoint& ep, Watchdo
     return qos == mqtt::Qos::kAtMostOnce && publisher_done &&
            Clock::now() - last_change > std::chrono::seconds(2);
   });
-  const double cpu = brokerCpuSeconds(o.broker_pid) - cpu0;
+  const double cpu = processCpuSeconds(o.broker_pid) - cpu0;
   const double client_cpu = clientCpuSeconds() - client0;
 
   dog.phase("throughput: close", subs + 1);
@@ -733,15 +502,12 @@ int runIdle(const Options& o, Workers& w, const tcp::endpoint& ep, Watchdog& dog
     --openers;
   };
 
-  const long rss0 = brokerRssKb(o.broker_pid);
-  const double cpu0 = brokerCpuSeconds(o.broker_pid);
+  const long rss0 = processRssKb(o.broker_pid);
+  const double cpu0 = processCpuSeconds(o.broker_pid);
   const double client0 = clientCpuSeconds();
   dog.phase("idle: open", total);
   const auto start = Clock::now();
-  for (int i = 0; i < loops; ++i) {
-    auto index = static_cast<std::size_t>(i);
-    asio::co_spawn(w.io(index), opener(index), asio::detached);
-  }
+  spawnLoops(w, loops, opener);
   waitUntil([&] { return openers == 0; });
   const double open_s = seconds(Clock::now() - start);
   const double client_cpu = clientCpuSeconds() - client0;
@@ -750,8 +516,8 @@ int runIdle(const Options& o, Workers& w, const tcp::endpoint& ep, Watchdog& dog
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     dog.tick();
   }
-  const long rss1 = brokerRssKb(o.broker_pid);
-  const double cpu = brokerCpuSeconds(o.broker_pid) - cpu0;
+  const long rss1 = processRssKb(o.broker_pid);
+  const double cpu = processCpuSeconds(o.broker_pid) - cpu0;
   for (auto until = Clock::now() + std::chrono::duration<double>(o.hold); Clock::now() < until;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     dog.tick();
@@ -824,14 +590,14 @@ int main(int argc, char** argv) {
   if (o.server_name.empty()) o.server_name = o.host;
 
   raiseFileLimit();
-  if (brokerCpuSeconds(o.broker_pid) < 0 || brokerRssKb(o.broker_pid) < 0) {
+  if (processCpuSeconds(o.broker_pid) < 0 || processRssKb(o.broker_pid) < 0) {
     std::fprintf(stderr, "fleetgate-broker-bench: cannot read /proc/%d\n", o.broker_pid);
     return 2;
   }
   try {
-    Watchdog dog(o.timeout);
+    Watchdog dog("fleetgate-broker-bench", o.timeout);
     const tcp::endpoint ep(asio::ip::make_address(o.host), static_cast<std::uint16_t>(o.port));
-    Workers workers(o, o.threads);
+    Workers workers(o.threads, [&] { return makeTlsContext(o); });
     int rc = 0;
     if (o.mode == "connect") rc = runConnect(o, workers, ep, dog);
     if (o.mode == "throughput") rc = runThroughput(o, workers, ep, dog);

@@ -23,22 +23,16 @@
 // seconds: exit status 3). Exit status 1 when a device never connects or a registered device is
 // refused.
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -47,13 +41,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <variant>
 #include <vector>
 
+#include "bench_support.h"
 #include "mqtt/codec.h"
 #include "mqtt/packet.h"
 #include "pki/authority.h"
@@ -68,8 +62,8 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Steady = std::chrono::steady_clock;
 using namespace fleetgate;
+using namespace fleetgate::bench;
 
-constexpr mqtt::ProtocolVersion kVersion = mqtt::ProtocolVersion::kV311;
 constexpr double kAwsConnectQuota = 500.0;  // AWS IoT Core default: connect requests/s/account
 constexpr int kMaxAttempts = 20;            // settle: attempts per device
 constexpr int kFirstBackoffMs = 20;
@@ -91,8 +85,6 @@ struct Options {
   double connect_timeout = 20.0;
 };
 
-double seconds(Steady::duration d) { return std::chrono::duration<double>(d).count(); }
-
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + path);
@@ -103,101 +95,6 @@ template <typename T>
 T orDie(Result<T> r, const std::string& what) {
   if (!r.ok()) throw std::runtime_error(what + ": " + r.error().message());
   return std::move(r).value();
-}
-
-// utime + stime of the whole process in seconds, or -1.
-double processCpuSeconds(int pid) {
-  if (pid <= 0) return -1;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto paren = stat.rfind(')');
-  if (paren == std::string::npos) return -1;
-  std::istringstream fields(stat.substr(paren + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double clientCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto tv = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return tv(u.ru_utime) + tv(u.ru_stime);
-}
-
-void raiseFileLimit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  limit.rlim_cur = limit.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) std::perror("setrlimit(RLIMIT_NOFILE)");
-}
-
-// ---- watchdog: ends the program when a phase stops making progress ----
-
-class Watchdog {
- public:
-  explicit Watchdog(int timeout_seconds) : timeout_(timeout_seconds) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Watchdog() {
-    stop_ = true;
-    thread_.join();
-  }
-  void phase(const std::string& name, long expected) {
-    std::lock_guard lock(mutex_);
-    phase_ = name;
-    expected_ = expected;
-    progress_ = 0;
-    tick();
-  }
-  void tick() { ++ticks_; }
-  void progress(long done) {
-    progress_ = done;
-    tick();
-  }
-
- private:
-  void run() {
-    std::uint64_t seen = ticks_;
-    auto last = Steady::now();
-    while (!stop_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (std::uint64_t now_ticks = ticks_; now_ticks != seen) {
-        seen = now_ticks;
-        last = Steady::now();
-      } else if (Steady::now() - last > std::chrono::seconds(timeout_)) {
-        std::lock_guard lock(mutex_);
-        std::fprintf(stderr,
-                     "fleetgate-jitp-bench: TIMEOUT: no progress for %d s in phase '%s' "
-                     "(%ld of %ld done)\n",
-                     timeout_, phase_.c_str(), progress_.load(), expected_);
-        std::fflush(stdout);
-        std::fflush(stderr);
-        std::_Exit(3);
-      }
-    }
-  }
-
-  int timeout_;
-  std::atomic<std::uint64_t> ticks_{0};
-  std::atomic<long> progress_{0};
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  std::string phase_ = "start";
-  long expected_ = 0;
-  std::thread thread_;
-};
-
-// Polls `done` every 2 ms; the watchdog bounds the wait.
-template <typename Predicate>
-void waitUntil(Predicate done) {
-  while (!done()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 }
 
 // ---- devices ----
@@ -247,64 +144,7 @@ std::vector<Device> makeDevices(const pki::CertificateAuthority& ca, int n, int 
   return devices;
 }
 
-// ---- threads: one io_context and one TLS context each ----
-
-ssl::context makeTlsContext(const Options& o) {
-  ssl::context tls(ssl::context::tls_client);
-  SSL_CTX* h = tls.native_handle();
-  const int version = o.tls == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION;
-  SSL_CTX_set_min_proto_version(h, version);
-  SSL_CTX_set_max_proto_version(h, version);
-  // Every connection is a full handshake, as for a fleet of devices coming online.
-  SSL_CTX_set_session_cache_mode(h, SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_options(h, SSL_OP_NO_TICKET);
-  SSL_CTX_set_mode(h, SSL_MODE_RELEASE_BUFFERS);
-  tls.load_verify_file(o.ca_file);
-  tls.set_verify_mode(ssl::verify_peer);
-  X509_VERIFY_PARAM* param = SSL_CTX_get0_param(h);
-  boost::system::error_code ec;
-  asio::ip::make_address(o.server_name, ec);
-  const int ok = ec ? X509_VERIFY_PARAM_set1_host(param, o.server_name.c_str(), 0)
-                    : X509_VERIFY_PARAM_set1_ip_asc(param, o.server_name.c_str());
-  if (ok != 1) throw std::runtime_error("bad --server-name " + o.server_name);
-  return tls;
-}
-
-class Workers {
- public:
-  Workers(const Options& o, int n) {
-    for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(makeTlsContext(o)));
-    for (auto& w : workers_) w->thread = std::thread([io = &w->io] { io->run(); });
-  }
-  ~Workers() { stop(); }
-  void stop() {
-    for (auto& w : workers_) w->guard.reset();
-    for (auto& w : workers_) {
-      w->io.stop();
-      if (w->thread.joinable()) w->thread.join();
-    }
-  }
-  asio::io_context& io(std::size_t i) { return workers_[i % workers_.size()]->io; }
-  ssl::context& tls(std::size_t i) { return workers_[i % workers_.size()]->tls; }
-
- private:
-  struct Worker {
-    explicit Worker(ssl::context t) : tls(std::move(t)) {}
-    asio::io_context io{1};
-    ssl::context tls;
-    asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
-    std::thread thread;
-  };
-  std::vector<std::unique_ptr<Worker>> workers_;
-};
-
 // ---- one device connection ----
-
-mqtt::DecoderOptions clientDecoderOptions() {
-  mqtt::DecoderOptions options;
-  options.version = kVersion;  // the stream starts with CONNACK
-  return options;
-}
 
 // The MQTT 3.1.1 return code of a CONNACK (the decoder maps them to reason codes).
 int v311ReturnCode(mqtt::ReasonCode reason) {
@@ -326,48 +166,13 @@ int v311ReturnCode(mqtt::ReasonCode reason) {
   }
 }
 
-struct Conn {
-  Conn(asio::io_context& io, ssl::context& tls)
-      : stream(io, tls), timer(io), decoder(clientDecoderOptions()), read_buf(256) {}
-  void close() {
-    boost::system::error_code ec;
-    stream.next_layer().close(ec);
-  }
+// A connection with a deadline: the timer closes it when an attempt takes too long.
+struct TimedConn : Conn {
+  TimedConn(asio::io_context& io, ssl::context& tls) : Conn(io, tls, 256), timer(io) {}
 
-  ssl::stream<tcp::socket> stream;
   asio::steady_timer timer;
-  mqtt::Decoder decoder;
-  std::vector<char> read_buf;
-  std::string write_buf;
   bool timed_out = false;
 };
-
-std::string errorText(const std::exception& e) {
-  if (auto* se = dynamic_cast<const boost::system::system_error*>(&e)) return se->code().message();
-  return e.what();
-}
-
-void encodeOrDie(const mqtt::Packet& p, std::string& out) {
-  if (!mqtt::encodeTo(p, kVersion, out)) throw std::logic_error("cannot encode packet");
-}
-
-asio::awaitable<mqtt::Packet> readPacket(Conn& c) {
-  for (;;) {
-    auto r = c.decoder.next();
-    if (auto* p = std::get_if<mqtt::Packet>(&r)) co_return std::move(*p);
-    if (auto* e = std::get_if<mqtt::DecodeError>(&r)) {
-      throw std::runtime_error("undecodable packet: " + e->detail);
-    }
-    std::size_t n =
-        co_await c.stream.async_read_some(asio::buffer(c.read_buf), asio::use_awaitable);
-    c.decoder.feed(std::string_view(c.read_buf.data(), n));
-  }
-}
-
-asio::awaitable<void> writeBuffered(Conn& c) {
-  co_await asio::async_write(c.stream, asio::buffer(c.write_buf), asio::use_awaitable);
-  c.write_buf.clear();
-}
 
 // What one connection attempt came to: the CONNACK return code, or a failure before it.
 struct Attempt {
@@ -380,7 +185,7 @@ struct Attempt {
 asio::awaitable<Attempt> connectOnce(asio::io_context& io, ssl::context& tls,
                                      const tcp::endpoint& ep, const Options& o,
                                      const Device& device, X509* chain_ca) {
-  auto c = std::make_shared<Conn>(io, tls);
+  auto c = std::make_shared<TimedConn>(io, tls);
   c->timer.expires_after(std::chrono::duration_cast<Steady::duration>(
       std::chrono::duration<double>(o.connect_timeout)));
   // Holds the connection until it fires or is cancelled, so it never outlives it.
@@ -400,17 +205,10 @@ asio::awaitable<Attempt> connectOnce(asio::io_context& io, ssl::context& tls,
         SSL_use_PrivateKey(s, device.key.native()) != 1 || SSL_add1_chain_cert(s, chain_ca) != 1) {
       throw std::runtime_error("cannot set the client certificate chain");
     }
-    boost::system::error_code ec;
-    asio::ip::make_address(o.server_name, ec);
-    if (ec) SSL_set_tlsext_host_name(s, o.server_name.c_str());  // SNI
+    setServerNameIndication(s, o.server_name);
     co_await c->stream.async_handshake(ssl::stream_base::client, asio::use_awaitable);
     stage = "mqtt connect";
-    mqtt::Connect connect;
-    connect.version = kVersion;
-    connect.clean_start = true;
-    connect.keep_alive = 60;
-    connect.client_id = device.name;
-    encodeOrDie(connect, c->write_buf);
+    encodeOrDie(cleanConnect(device.name, 60), c->write_buf);
     co_await writeBuffered(*c);
     stage = "connack";
     mqtt::Packet p = co_await readPacket(*c);
@@ -479,10 +277,7 @@ void forEachDevice(Workers& w, int loops, int devices, Watchdog& dog, Body body)
     }
     --running;
   };
-  for (int i = 0; i < loops; ++i) {
-    auto index = static_cast<std::size_t>(i);
-    asio::co_spawn(w.io(index), loop(index), asio::detached);
-  }
+  spawnLoops(w, loops, loop);
   waitUntil([&] { return running == 0; });
 }
 
@@ -522,7 +317,7 @@ int main(int argc, char** argv) {
   raiseFileLimit();
 
   try {
-    Watchdog dog(o.timeout);
+    Watchdog dog("fleetgate-jitp-bench", o.timeout);
     dog.phase("devices", o.devices);
     auto ca_cert = orDie(pki::Certificate::fromPem(readFile(o.device_ca_file)), "--device-ca");
     auto ca_key =
@@ -536,7 +331,7 @@ int main(int argc, char** argv) {
     X509* chain_ca = ca.certificate().native();
 
     const tcp::endpoint ep(asio::ip::make_address(o.host), static_cast<std::uint16_t>(o.port));
-    Workers w(o, o.threads);
+    Workers w(o.threads, [&] { return makeTlsClientContext(o.tls, o.ca_file, o.server_name); });
     const int n = o.devices;
     const int loops = std::min(o.concurrency, n);
     auto cpuNow = [&] { return PhaseCpu{processCpuSeconds(o.broker_pid), clientCpuSeconds()}; };
