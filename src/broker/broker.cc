@@ -534,8 +534,7 @@ class Worker {
           spdlog::info("mqtt: registered certificate {} PENDING_ACTIVATION (JITR)",
                        result.certificate_id);
         }
-        announceRegistration({result.certificate_id, result.ca_certificate_id,
-                              account_id,
+        announceRegistration({result.certificate_id, result.ca_certificate_id, account_id,
                               toEpochMillis(result.registered_at)});
         break;
       case Outcome::kFailed:
@@ -1226,6 +1225,7 @@ void Broker::publish(std::string account_id, std::string topic, std::string payl
   asio::post(from.io(), [&b, &from, account_id = std::move(account_id), message, rule_depth] {
     b.route(from, account_id, message, 0);
     b.observe(account_id, message->topic, message->payload, {}, {}, message->qos, rule_depth);
+    from.flushDirty();
   });
 }
 

@@ -38,7 +38,7 @@ struct AutoRegistration {
   std::string certificate_id;
   std::string ca_certificate_id;
   TimePoint registered_at{};
-  std::string detail;  // why, for the log; never sent to the device
+  std::string detail;   // why, for the log; never sent to the device
   bool shared = false;  // another connect of the same device did the work
 };
 

@@ -129,8 +129,8 @@ TEST_F(AutoRegistrationTest, RefusesWhatNoActiveAutoRegistrationCaVouchesFor) {
   EXPECT_EQ(registrar_.run(with_forger).outcome, Outcome::kNotEligible);
   EXPECT_EQ(registrar_.run(device(forged, false, true)).outcome, Outcome::kNotEligible);
   // Signed by the registered CA, but the chain carries another CA certificate.
-  UnknownDevice wrong_chain{account_, {issueLeaf(ca_, "x").der(), stranger.certificate().der()},
-                            false};
+  UnknownDevice wrong_chain{
+      account_, {issueLeaf(ca_, "x").der(), stranger.certificate().der()}, false};
   EXPECT_EQ(registrar_.run(wrong_chain).outcome, Outcome::kNotEligible);
   // A CA certificate presented as a device certificate.
   UnknownDevice ca_as_leaf{account_, {ca_.certificate().der(), ca_.certificate().der()}, false};
