@@ -90,9 +90,8 @@ AutoRegistration AutoRegistrar::run(const UnknownDevice& device) {
 }
 
 AutoRegistration AutoRegistrar::attempt(const UnknownDevice& device,
-                                        const pki::Certificate& leaf_certificate) {
-  const pki::Certificate* leaf = &leaf_certificate;
-  if (leaf->isCa()) return refused(Outcome::kNotEligible, "the client certificate is a CA");
+                                        const pki::Certificate& leaf) {
+  if (leaf.isCa()) return refused(Outcome::kNotEligible, "the client certificate is a CA");
   std::optional<pki::Certificate> sent_ca;
   if (device.chain_der.size() > 1) {
     auto parsed = pki::Certificate::fromDer(device.chain_der[1]);
@@ -103,15 +102,15 @@ AutoRegistration AutoRegistrar::attempt(const UnknownDevice& device,
   if (!sent_ca && !device.sent_server_name) {
     return refused(Outcome::kNotEligible, "the device sent neither its CA certificate nor SNI");
   }
-  auto candidates = registry_.caCertificatesWithSubject(device.account, leaf->issuerNameDer());
+  auto candidates = registry_.caCertificatesWithSubject(device.account, leaf.issuerNameDer());
   if (!candidates.ok()) return refused(Outcome::kFailed, candidates.error().message());
-  auto issuer = findIssuer(*candidates, *leaf, sent_ca);
+  auto issuer = findIssuer(*candidates, leaf, sent_ca);
   if (!issuer) {
     return refused(Outcome::kNotEligible,
                    "the certificate was not issued by a CA certificate registered in the account");
   }
   AutoRegistration result;
-  result.certificate_id = leaf->id();
+  result.certificate_id = leaf.id();
   result.ca_certificate_id = issuer->record.id;
   auto fail = [&](Outcome outcome, std::string detail) {
     result.outcome = outcome;
@@ -122,11 +121,11 @@ AutoRegistration AutoRegistrar::attempt(const UnknownDevice& device,
   if (!issuer->record.auto_registration) {
     return fail(Outcome::kNotEligible, "the CA certificate does not allow auto-registration");
   }
-  if (auto verified = pki::verifyChain(*leaf, {}, issuer->certificate, clock_.now());
+  if (auto verified = pki::verifyChain(leaf, {}, issuer->certificate, clock_.now());
       !verified.ok()) {
     return fail(Outcome::kNotEligible, verified.error().message());
   }
-  if (auto acceptable = leaf->checkAcceptable(); !acceptable.ok()) {
+  if (auto acceptable = leaf.checkAcceptable(); !acceptable.ok()) {
     return fail(Outcome::kNotEligible, acceptable.error().message());
   }
 
@@ -145,13 +144,13 @@ AutoRegistration AutoRegistrar::attempt(const UnknownDevice& device,
       }
       body = stored->body;
     }
-    auto evaluated = evaluateTemplate(body, certificateParameters(*leaf), TemplateKind::kJitp);
+    auto evaluated = evaluateTemplate(body, certificateParameters(leaf), TemplateKind::kJitp);
     if (!evaluated.ok()) return fail(Outcome::kFailed, evaluated.error().message());
     plan = std::move(*evaluated);
   }
   auto provisioned = registry_.provision(
       device.account, plan,
-      registry::CertificateToRegister{*leaf, issuer->record.id, issuer->record.mode});
+      registry::CertificateToRegister{leaf, issuer->record.id, issuer->record.mode});
   if (!provisioned.ok()) return fail(Outcome::kFailed, provisioned.error().message());
   result.outcome = jitp ? Outcome::kProvisioned : Outcome::kPendingActivation;
   result.registered_at =
