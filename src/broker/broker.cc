@@ -110,7 +110,7 @@ struct Broker::Impl {
                std::string_view client_id, std::string_view principal, mqtt::Qos qos,
                int rule_depth) const {
     if (!deps.observer) return;
-    deps.observer(RoutedMessage{account_id, topic, payload, client_id, principal,
+    deps.observer(mqtt::RoutedMessage{account_id, topic, payload, client_id, principal,
                                 static_cast<int>(qos), rule_depth});
   }
   void onRegistryEvent(const registry::Event& event);

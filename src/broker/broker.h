@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/random.h"
 #include "mqtt/connection.h"
+#include "mqtt/routed_message.h"
 #include "provisioning/auto_registration.h"
 #include "registry/certificate_index.h"
 #include "registry/events.h"
@@ -39,19 +40,9 @@ struct BrokerOptions {
   std::size_t max_offline_messages = 1000;
 };
 
-// A message the broker routed (a client's PUBLISH, including Basic Ingest, a will, or an event
-// the broker made), offered to the topic-rule engine on the worker thread that routed it.
-struct RoutedMessage {
-  std::string_view account_id;
-  std::string_view topic;
-  std::string_view payload;
-  std::string_view client_id;  // empty for broker-made events
-  std::string_view principal;  // certificate id of the publisher; empty for events
-  int qos = 0;
-  int rule_depth = 0;  // republish hops that produced it
-};
-// Must not block: it runs on the publish path.
-using MessageObserver = std::function<void(const RoutedMessage&)>;
+// Sees every routed message on the worker thread that routed it; must not block: it runs on the
+// publish path.
+using MessageObserver = std::function<void(const mqtt::RoutedMessage&)>;
 
 struct BrokerDependencies {
   registry::Registry& registry;

@@ -130,9 +130,8 @@ int runServe(const ServeOptions& options) {
   broker::BrokerDependencies broker_deps{s.registry(), s.certificateIndex(), s.events(), s.clock(),
                                          s.random()};
   broker_deps.auto_registrar = &auto_registrar;
-  broker_deps.observer = [&rule_engine](const broker::RoutedMessage& m) {
-    rule_engine.onMessage(rules::Message{m.account_id, m.topic, m.payload, m.client_id,
-                                         m.principal, m.qos, m.rule_depth});
+  broker_deps.observer = [&rule_engine](const mqtt::RoutedMessage& m) {
+    rule_engine.onMessage(m);
   };
   broker_deps.observer_wants_events = [&rule_engine] { return rule_engine.wantsEvents(); };
   broker::Broker broker(broker_options, broker_deps);

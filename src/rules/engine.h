@@ -15,21 +15,12 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/random.h"
+#include "mqtt/routed_message.h"
 #include "rules/http_client.h"
 
 namespace fleetgate::rules {
 
-// A message the broker routed (rules/ does not include broker headers; the composition root
-// adapts the broker's RoutedMessage to this).
-struct Message {
-  std::string_view account_id;
-  std::string_view topic;
-  std::string_view payload;
-  std::string_view client_id;  // empty for broker-made events
-  std::string_view principal;  // certificate id of the publisher; empty for events
-  int qos = 0;
-  int rule_depth = 0;  // republish hops that produced it
-};
+using Message = mqtt::RoutedMessage;
 
 // A stored rule as the registry holds it.
 struct RuleDefinition {
