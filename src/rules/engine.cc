@@ -109,6 +109,8 @@ struct RuleEngine::Impl {
   std::map<std::string, std::shared_ptr<const RuleSet>, std::less<>> rules;
   std::set<std::string, std::less<>> accounts_with_event_rules;  // under rules_mutex
   std::atomic<bool> wants_events{false};
+  // Lets the publish path skip the lock while no account has a rule (the common case).
+  std::atomic<bool> has_rules{false};
 
   std::atomic<bool> stopped{false};
   std::atomic<std::size_t> pending{0};
@@ -290,12 +292,10 @@ void RuleEngine::stop() {
 Status RuleEngine::reload(const std::string& account_id) {
   auto definitions = impl_->deps.loader(account_id);
   if (!definitions.ok()) {
-    if (definitions.error().kind() == ErrorKind::kResourceNotFound) {
-      std::unique_lock lock(impl_->rules_mutex);
-      impl_->rules.erase(account_id);
-      return {};
+    if (definitions.error().kind() != ErrorKind::kResourceNotFound) {
+      return std::move(definitions).error();
     }
-    return std::move(definitions).error();
+    definitions = std::vector<RuleDefinition>{};  // the account is gone: so are its rules
   }
   auto set = std::make_shared<RuleSet>();
   for (const RuleDefinition& d : *definitions) {
@@ -324,6 +324,7 @@ Status RuleEngine::reload(const std::string& account_id) {
     impl_->accounts_with_event_rules.erase(account_id);
   }
   impl_->wants_events = !impl_->accounts_with_event_rules.empty();
+  impl_->has_rules = !impl_->rules.empty();
   return {};
 }
 
@@ -341,7 +342,10 @@ void RuleEngine::onRegistryEvent(std::string_view resource, const std::string& a
 
 void RuleEngine::onMessage(const Message& m) {
   Impl& impl = *impl_;
-  if (impl.stopped.load(std::memory_order_relaxed)) return;
+  if (impl.stopped.load(std::memory_order_relaxed) ||
+      !impl.has_rules.load(std::memory_order_relaxed)) {
+    return;
+  }
   auto rules = impl.rulesOf(m.account_id);
   if (!rules) return;
 
