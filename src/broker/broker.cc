@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -195,27 +196,17 @@ class Worker {
   asio::io_context& io() { return io_; }
   const WorkerMetrics& metrics() const { return metrics_; }
 
-  Status listen(const tcp::endpoint& endpoint, std::shared_ptr<pki::TlsServerContext> tls,
-                std::uint16_t& port) {
-    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+  // Accepts on `listening`, a duplicate of the one listening socket every worker shares.
+  Status acceptOn(int listening, const tcp::endpoint& endpoint,
+                  std::shared_ptr<pki::TlsServerContext> tls) {
     boost::system::error_code ec;
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) {
-      // Every worker accepts on the same port; the kernel spreads new connections.
-      using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-      acceptor->set_option(ReusePort(true), ec);
-    }
-    tcp::endpoint bind_to = endpoint;
-    if (port != 0) bind_to.port(port);
-    if (!ec) acceptor->bind(bind_to, ec);
-    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    acceptor->assign(endpoint.protocol(), listening, ec);
     if (ec) {
-      return Error(ErrorKind::kInternalFailure,
-                   "cannot listen on " + endpoint.address().to_string() + ":" +
-                       std::to_string(bind_to.port()) + ": " + ec.message());
+      ::close(listening);
+      return environmentError("cannot accept on " + endpoint.address().to_string() + ":" +
+                              std::to_string(endpoint.port()) + ": " + ec.message());
     }
-    port = acceptor->local_endpoint().port();
     accept(*acceptor, std::move(tls));
     acceptors_.push_back(std::move(acceptor));
     return {};
@@ -315,6 +306,9 @@ class Worker {
   void deliverLocal(const std::string& account_id, const mqtt::MessagePtr& message,
                     mqtt::SubscriberId origin);
   void reauthorize(const std::string& account_id);
+  // The receive gate of an active client: the policy in force for it now (reauthorize() keeps
+  // c.auth current), asked by its connection for every PUBLISH it writes.
+  bool mayReceive(const Client& c, const mqtt::Message& message);
 
  private:
   void accept(tcp::acceptor& acceptor, std::shared_ptr<pki::TlsServerContext> tls) {
@@ -657,6 +651,10 @@ class Worker {
                                                    sub.filter))) {
         WorkerMetrics::add(metrics_.policy_denials[static_cast<std::size_t>(Action::kSubscribe)]);
         reasons[i] = ReasonCode::kNotAuthorized;
+      } else if (s.state->subscriptions.size() >= broker_.options.limits.max_subscriptions &&
+                 !s.state->subscriptions.contains(sub.filter)) {
+        // Counted against what is granted, the filters before it in this batch included.
+        reasons[i] = ReasonCode::kQuotaExceeded;
       } else {
         reasons[i] = sub.options.qos == mqtt::Qos::kAtLeastOnce ? ReasonCode::kGrantedQos1
                                                                  : ReasonCode::kSuccess;
@@ -680,12 +678,7 @@ class Worker {
       }
       auto message = broker_.retained.get(s.account_id, sub.filter);
       if (!message) continue;
-      if (!isAllowed(c->auth.policy->check(Action::kReceive, ResourceKind::kTopic, sub.filter))) {
-        continue;
-      }
-      c->connection.deliver(
-          mqtt::Delivery{message, std::min(message->qos, sub.options.qos), true});
-      WorkerMetrics::add(metrics_.messages_out);
+      deliverTo(*c, mqtt::Delivery{message, std::min(message->qos, sub.options.qos), true});
     }
     if (!granted.empty() && eventsWanted(s.client_id)) {
       broker_.publishEvent(*this, s.account_id, subscribedTopic(s.client_id),
@@ -777,6 +770,9 @@ class Worker {
   }
 
   void destroySession(SessionRecord* s);
+  // Ends the subscriptions s.policy no longer allows.
+  void pruneSubscriptions(SessionRecord& s);
+  void deliverTo(Client& c, mqtt::Delivery delivery);
 
   void scheduleSweep() {
     sweep_.expires_after(std::chrono::seconds(1));
@@ -838,7 +834,11 @@ void Worker::attach(const ClientPtr& c) {
     closed(old);
     it = sessions_.find(key);
   }
-  if (it != sessions_.end() && c->connect_clean) {
+  // A session belongs to the certificate that made it: another certificate allowed to connect
+  // with the client id takes the connection over but starts a session of its own, so it never
+  // sees what was stored for the first (docs/broker.md).
+  if (it != sessions_.end() &&
+      (c->connect_clean || it->second->identity->certificate_id != c->identity->certificate_id)) {
     destroySession(it->second.get());
     it = sessions_.end();
   }
@@ -862,6 +862,7 @@ void Worker::attach(const ClientPtr& c) {
   s->policy = c->auth.policy;
   s->expiry_seconds = c->connect_expiry;
   c->session = s;
+  if (present) pruneSubscriptions(*s);  // the policy may have narrowed while it was away
 
   // versionNumber: one per connect of the client id, back to 0 after an hour away (spec §9.6).
   Version& version = versions_[key];
@@ -874,7 +875,9 @@ void Worker::attach(const ClientPtr& c) {
   if (c->expiry_capped) options.session_expiry = c->connect_expiry;
   if (c->assigned_client_id) options.assigned_client_id = client_id;
   c->phase = Client::Phase::kActive;
-  c->connection.accept(s->state, options, now);
+  c->connection.accept(
+      s->state, [this, client = c.get()](const mqtt::Message& m) { return mayReceive(*client, m); },
+      options, now);
   WorkerMetrics::add(metrics_.connects);
   WorkerMetrics::add(metrics_.connections);
   if (eventsWanted(client_id)) {
@@ -912,22 +915,18 @@ void Worker::deliverLocal(const std::string& account_id, const mqtt::MessagePtr&
     if (found == subscribers_.end()) continue;
     SessionRecord& s = *found->second;
     if (options.no_local && id == origin) continue;
-    if (!s.policy ||
-        !isAllowed(s.policy->check(Action::kReceive, ResourceKind::kTopic, message->topic))) {
-      WorkerMetrics::add(metrics_.policy_denials[static_cast<std::size_t>(Action::kReceive)]);
-      continue;
-    }
     mqtt::Delivery delivery{message, std::min(message->qos, options.qos),
                             options.retain_as_published && message->retain};
     if (s.client != nullptr) {
-      WorkerMetrics::add(s.client->connection.deliver(std::move(delivery))
-                             ? metrics_.messages_out
-                             : metrics_.messages_dropped);
-      if (!s.client->dirty) {
-        s.client->dirty = true;
-        dirty_.push_back(s.client);
-      }
+      // The connection's receive gate checks the policy when the message is written.
+      deliverTo(*s.client, std::move(delivery));
     } else if (delivery.qos == mqtt::Qos::kAtLeastOnce) {
+      // Not queued when the policy refuses it now; a resume checks it again when it leaves.
+      if (!s.policy ||
+          !isAllowed(s.policy->check(Action::kReceive, ResourceKind::kTopic, message->topic))) {
+        WorkerMetrics::add(metrics_.policy_denials[static_cast<std::size_t>(Action::kReceive)]);
+        continue;
+      }
       // Offline persistent session: QoS 1 waits for the client (spec §9.3).
       auto& queued = s.state->queued;
       if (queued.size() >= broker_.options.max_offline_messages) {
@@ -961,19 +960,43 @@ void Worker::reauthorize(const std::string& account_id) {
     auto& auth = std::get<Authorization>(outcome);
     s->policy = auth.policy;
     if (s->client != nullptr) s->client->auth = auth;
-    // Subscriptions the new policy no longer allows end now.
-    auto& tree = trees_[s->account_id];
-    for (auto it = s->state->subscriptions.begin(); it != s->state->subscriptions.end();) {
-      if (isAllowed(s->policy->check(Action::kSubscribe, ResourceKind::kTopicFilter, it->first))) {
-        ++it;
-      } else {
-        tree.remove(it->first, s->id);
-        subscriptionRemoved(it->first);
-        it = s->state->subscriptions.erase(it);
-      }
-    }
+    pruneSubscriptions(*s);
   }
   flushDirty();
+}
+
+void Worker::pruneSubscriptions(SessionRecord& s) {
+  auto& tree = trees_[s.account_id];
+  for (auto it = s.state->subscriptions.begin(); it != s.state->subscriptions.end();) {
+    if (isAllowed(s.policy->check(Action::kSubscribe, ResourceKind::kTopicFilter, it->first))) {
+      ++it;
+    } else {
+      tree.remove(it->first, s.id);
+      subscriptionRemoved(it->first);
+      it = s.state->subscriptions.erase(it);
+    }
+  }
+}
+
+bool Worker::mayReceive(const Client& c, const mqtt::Message& message) {
+  if (c.auth.policy &&
+      isAllowed(c.auth.policy->check(Action::kReceive, ResourceKind::kTopic, message.topic))) {
+    return true;
+  }
+  WorkerMetrics::add(metrics_.policy_denials[static_cast<std::size_t>(Action::kReceive)]);
+  return false;
+}
+
+void Worker::deliverTo(Client& c, mqtt::Delivery delivery) {
+  switch (c.connection.deliver(std::move(delivery))) {
+    case mqtt::DeliveryResult::kAccepted: WorkerMetrics::add(metrics_.messages_out); break;
+    case mqtt::DeliveryResult::kDropped: WorkerMetrics::add(metrics_.messages_dropped); break;
+    case mqtt::DeliveryResult::kDenied: break;  // counted by mayReceive
+  }
+  if (!c.dirty) {
+    c.dirty = true;
+    dirty_.push_back(&c);
+  }
 }
 
 void Worker::onWritten(const ClientPtr& c, boost::system::error_code ec, std::size_t n) {
@@ -1169,11 +1192,29 @@ Status Broker::start() {
   for (int i = 0; i < count; ++i) {
     b.workers.push_back(std::make_unique<Worker>(b, static_cast<std::size_t>(i)));
   }
+  // One listening socket per port, without SO_REUSEPORT: a port another process holds fails
+  // the start instead of being shared with it. Every worker waits on a duplicate of it, and
+  // whichever is free takes the next connection.
   auto listenAll = [&](int configured, const std::shared_ptr<pki::TlsServerContext>& context,
                        std::uint16_t& port) -> Status {
     if (configured < 0) return {};
-    port = static_cast<std::uint16_t>(configured);
-    for (auto& w : b.workers) FG_RETURN_IF_ERROR(w->listen(tcp::endpoint(address, 0), context, port));
+    tcp::endpoint endpoint(address, static_cast<std::uint16_t>(configured));
+    tcp::acceptor listening(b.workers[0]->io());
+    listening.open(endpoint.protocol(), ec);
+    if (!ec) listening.set_option(tcp::acceptor::reuse_address(true), ec);  // TIME_WAIT only
+    if (!ec) listening.bind(endpoint, ec);
+    if (!ec) listening.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return environmentError("cannot listen on " + endpoint.address().to_string() + ":" +
+                              std::to_string(endpoint.port()) + ": " + ec.message());
+    }
+    endpoint = listening.local_endpoint();
+    port = endpoint.port();
+    for (auto& w : b.workers) {
+      const int fd = ::dup(listening.native_handle());
+      if (fd < 0) return environmentError("cannot duplicate the listening socket", errno);
+      FG_RETURN_IF_ERROR(w->acceptOn(fd, endpoint, context));
+    }
     return {};
   };
   FG_RETURN_IF_ERROR(listenAll(b.options.mqtt_port, b.tls_mqtt, b.mqtt_port));

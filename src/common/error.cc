@@ -1,5 +1,7 @@
 #include "common/error.h"
 
+#include <cstring>
+
 namespace fleetgate {
 namespace {
 
@@ -31,6 +33,7 @@ ErrorWire wire(ErrorKind kind) {
     case ErrorKind::kSqlParse: return {"SqlParseException", 400};
     case ErrorKind::kServiceUnavailable: return {"ServiceUnavailableException", 503};
     case ErrorKind::kInternalFailure: return {"InternalFailureException", 500};
+    case ErrorKind::kEnvironment: return {"InternalFailureException", 500};
     case ErrorKind::kMissingAuthenticationToken:
       return {"MissingAuthenticationTokenException", 403};
     case ErrorKind::kIncompleteSignature: return {"IncompleteSignatureException", 403};
@@ -51,6 +54,14 @@ int errorHttpStatus(ErrorKind kind) { return wire(kind).status; }
 
 Error internalError(std::string cause) {
   return Error(ErrorKind::kInternalFailure, "An internal error occurred.", std::move(cause));
+}
+
+Error environmentError(std::string what, int errnum) {
+  if (errnum != 0) {
+    what += ": ";
+    what += std::strerror(errnum);
+  }
+  return Error(ErrorKind::kEnvironment, "An internal error occurred.", std::move(what));
 }
 
 }  // namespace fleetgate

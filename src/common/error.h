@@ -30,6 +30,10 @@ enum class ErrorKind {
   kSqlParse,
   kServiceUnavailable,
   kInternalFailure,
+  // Something around the program is wrong, not the program or a client: a port in use, a data
+  // directory missing, read-only or not ours. Clients see an internal failure; the operator is
+  // told what is wrong (the cause) by the command that failed.
+  kEnvironment,
   // Transport-level refusals of the REST edge (SigV4, routing, size).
   kMissingAuthenticationToken,
   kIncompleteSignature,
@@ -75,6 +79,9 @@ class Error {
 };
 
 Error internalError(std::string cause);
+// What is wrong around the program, for the operator: "cannot listen on 127.0.0.1:8883: Address
+// already in use". `errnum` (an errno value), when given, is appended as its text.
+Error environmentError(std::string what, int errnum = 0);
 
 // Result<T> holds a value or an Error. Result<void> holds nothing or an Error.
 template <typename T>

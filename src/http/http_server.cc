@@ -429,24 +429,25 @@ struct Server::Impl {
     }
     core.ssl.use_certificate_chain_file(options.certificate_chain_file, ec);
     if (ec) {
-      return internalError("http: cannot load certificate chain " + options.certificate_chain_file +
-                           ": " + ec.message());
+      return environmentError("cannot load the server certificate chain " +
+                              options.certificate_chain_file + ": " + ec.message());
     }
     // Fails too when the key does not match the certificate.
     core.ssl.use_private_key_file(options.private_key_file, asio::ssl::context::pem, ec);
     if (ec) {
-      return internalError("http: cannot load private key " + options.private_key_file + ": " +
-                           ec.message());
+      return environmentError("cannot load the server private key " + options.private_key_file +
+                              ": " + ec.message());
     }
 
     const auto address = asio::ip::make_address(options.bind_address, ec);
     if (ec) {
-      return internalError("http: bind_address is not an IP address: " + options.bind_address);
+      return Error(ErrorKind::kInvalidRequest,
+                   "the API bind address is not an IP address: " + options.bind_address);
     }
     const tcp::endpoint endpoint(address, options.port);
-    const std::string where = options.bind_address + " port " + std::to_string(options.port);
+    const std::string where = options.bind_address + ":" + std::to_string(options.port);
     acceptor.open(endpoint.protocol(), ec);
-    if (ec) return internalError("http: cannot open a socket for " + where + ": " + ec.message());
+    if (ec) return environmentError("cannot open a socket for " + where + ": " + ec.message());
     // Lets a restarted server bind while old connections linger in TIME_WAIT; a live listener
     // on the port still makes bind fail.
     acceptor.set_option(asio::socket_base::reuse_address(true), ec);
@@ -455,7 +456,7 @@ struct Server::Impl {
     if (ec) {
       beast::error_code ignored;
       acceptor.close(ignored);
-      return internalError("http: cannot listen on " + where + ": " + ec.message());
+      return environmentError("cannot listen on " + where + ": " + ec.message());
     }
     bound_port = acceptor.local_endpoint(ec).port();
 

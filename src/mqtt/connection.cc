@@ -163,8 +163,8 @@ void Connection::onConnect(Connect&& connect, std::vector<ConnectionEvent>& even
   events.push_back(ConnectRequested{std::move(connect)});
 }
 
-void Connection::accept(std::shared_ptr<Session> session, const AcceptOptions& options,
-                        SteadyTime now) {
+void Connection::accept(std::shared_ptr<Session> session, ReceiveGate may_receive,
+                        const AcceptOptions& options, SteadyTime now) {
   if (state_ != State::kConnecting) return;
   Connack connack;
   connack.session_present = options.session_present;
@@ -190,7 +190,10 @@ void Connection::accept(std::shared_ptr<Session> session, const AcceptOptions& o
   state_ = State::kConnected;
   last_activity_ = now;
   session_ = std::move(session);
-  for (const InflightDelivery& d : session_->inflight) send(d.delivery, d.packet_id, true);
+  may_receive_ = std::move(may_receive);
+  // A copy: a redelivery the gate refuses leaves the session's in-flight list.
+  const std::vector<InflightDelivery> resend = session_->inflight;
+  for (const InflightDelivery& d : resend) send(d.delivery, d.packet_id, true);
   drainQueue();
 }
 
@@ -274,22 +277,18 @@ void Connection::onSubscribe(Subscribe&& subscribe, std::vector<ConnectionEvent>
                   "subscription identifiers are not supported");
     return;
   }
+  // The session's subscription quota is the broker's to enforce, when it grants: pipelined
+  // SUBSCRIBEs are decoded here before the broker has granted any of them.
   std::vector<ReasonCode> refused(subscribe.subscriptions.size(), ReasonCode::kSuccess);
-  std::size_t total = session_ ? session_->subscriptions.size() : 0;
   for (std::size_t i = 0; i < subscribe.subscriptions.size(); ++i) {
     Subscription& s = subscribe.subscriptions[i];
     if (s.options.qos == Qos::kExactlyOnce) s.options.qos = Qos::kAtLeastOnce;  // AWS: QoS 0/1
-    const bool known = session_ && session_->subscriptions.count(s.filter) != 0;
     if (i >= limits_.max_filters_per_subscribe) {
       refused[i] = ReasonCode::kQuotaExceeded;
     } else if (s.filter.starts_with("$share/")) {
       refused[i] = ReasonCode::kSharedSubscriptionsNotSupported;
     } else if (!isValidTopicFilter(s.filter, limits_.topics)) {
       refused[i] = ReasonCode::kTopicFilterInvalid;
-    } else if (!known && total >= limits_.max_subscriptions) {
-      refused[i] = ReasonCode::kQuotaExceeded;
-    } else if (!known) {
-      ++total;
     }
   }
   events.push_back(SubscribeRequested{std::move(subscribe), std::move(refused)});
@@ -313,24 +312,25 @@ void Connection::completeUnsubscribe(std::uint16_t packet_id,
   write(Unsuback{packet_id, reasons, {}});
 }
 
-bool Connection::deliver(Delivery delivery) {
-  if (closed() || !session_) return false;
+DeliveryResult Connection::deliver(Delivery delivery) {
+  if (closed() || !session_) return DeliveryResult::kDropped;
   if (delivery.qos == Qos::kAtMostOnce) {
-    if (state_ != State::kConnected || outgoing_.size() >= limits_.max_pending_bytes) return false;
-    send(delivery, 0, false);
-    return true;
+    if (state_ != State::kConnected || outgoing_.size() >= limits_.max_pending_bytes) {
+      return DeliveryResult::kDropped;
+    }
+    return send(delivery, 0, false) ? DeliveryResult::kAccepted : DeliveryResult::kDenied;
   }
   auto& s = *session_;
   if (state_ == State::kConnected && s.queued.empty() && s.inflight.size() < send_maximum_) {
     const std::uint16_t id = s.allocatePacketId();
     s.inflight.push_back(InflightDelivery{id, delivery});
-    send(delivery, id, false);
-    return true;
+    return send(delivery, id, false) ? DeliveryResult::kAccepted : DeliveryResult::kDenied;
   }
+  // Queued: the gate decides when it leaves the queue.
   const bool full = s.queued.size() >= limits_.max_queued_messages;
   if (full) s.queued.pop_front();
   s.queued.push_back(std::move(delivery));
-  return !full;
+  return full ? DeliveryResult::kDropped : DeliveryResult::kAccepted;
 }
 
 void Connection::drainQueue() {
@@ -344,23 +344,29 @@ void Connection::drainQueue() {
   }
 }
 
-void Connection::send(const Delivery& delivery, std::uint16_t packet_id, bool dup) {
+bool Connection::send(const Delivery& delivery, std::uint16_t packet_id, bool dup) {
   const Message& m = *delivery.message;
+  if (!may_receive_ || !may_receive_(m)) {
+    forgetInflight(packet_id);
+    return false;
+  }
   const std::size_t before = outgoing_.size();
   PublishView view{m.topic,   m.payload, delivery.qos, delivery.retain, dup, packet_id,
                    &m.properties};
   const bool encoded = encodePublishTo(view, version_, outgoing_);
   if (encoded && (client_max_packet_ == 0 || outgoing_.size() - before <= client_max_packet_)) {
-    return;
+    return true;
   }
   // MQTT 5 §3.1.2.11.4: a packet over the client's maximum is discarded as if delivered.
   outgoing_.resize(before);
-  if (packet_id != 0) {
-    auto& inflight = session_->inflight;
-    inflight.erase(std::remove_if(inflight.begin(), inflight.end(),
-                                  [&](const InflightDelivery& d) { return d.packet_id == packet_id; }),
-                   inflight.end());
-  }
+  forgetInflight(packet_id);
+  return true;
+}
+
+void Connection::forgetInflight(std::uint16_t packet_id) {
+  if (packet_id == 0) return;
+  std::erase_if(session_->inflight,
+                [&](const InflightDelivery& d) { return d.packet_id == packet_id; });
 }
 
 void Connection::close(DisconnectReason reason, ReasonCode v5_reason) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,6 +80,18 @@ struct UnsubscribeRequested {
 using ConnectionEvent =
     std::variant<ConnectRequested, PublishReceived, SubscribeRequested, UnsubscribeRequested>;
 
+// Asked at the moment a PUBLISH is written whether the connection may receive it. Live, queued,
+// resumed and redelivered messages all pass here, so what decides is the policy in force when
+// the message leaves, not the one in force when it was routed or queued.
+using ReceiveGate = std::function<bool(const Message& message)>;
+
+// What became of one deliver().
+enum class DeliveryResult : std::uint8_t {
+  kAccepted,  // written, or queued for the in-flight window
+  kDropped,   // this QoS 0 message for a slow reader, or the oldest queued one to make room
+  kDenied,    // the receive gate refused it
+};
+
 struct AcceptOptions {
   bool session_present = false;
   std::string assigned_client_id;         // v5: when the client sent an empty id
@@ -96,8 +109,10 @@ class Connection {
   void receive(std::string_view bytes, SteadyTime now, std::vector<ConnectionEvent>& events);
 
   // Answers to ConnectRequested. accept() sends CONNACK, attaches the session and resends what
-  // it had in flight, then what was queued. refuse() sends CONNACK with the reason and closes.
-  void accept(std::shared_ptr<Session> session, const AcceptOptions& options, SteadyTime now);
+  // it had in flight, then what was queued, each through `may_receive` like every later
+  // delivery. refuse() sends CONNACK with the reason and closes.
+  void accept(std::shared_ptr<Session> session, ReceiveGate may_receive,
+              const AcceptOptions& options, SteadyTime now);
   void refuse(ReasonCode reason);
 
   // Answer to PublishReceived: PUBACK for QoS 1. A failure reason (>= 0x80) is a PUBACK reason
@@ -106,9 +121,8 @@ class Connection {
   void completeSubscribe(std::uint16_t packet_id, const std::vector<ReasonCode>& reasons);
   void completeUnsubscribe(std::uint16_t packet_id, const std::vector<ReasonCode>& reasons);
 
-  // Sends or queues one message (QoS 1 waits for a free in-flight slot in the session). False
-  // when a message was dropped: this QoS 0 one for a slow reader, or the oldest queued one.
-  bool deliver(Delivery delivery);
+  // Sends or queues one message (QoS 1 waits for a free in-flight slot in the session).
+  DeliveryResult deliver(Delivery delivery);
 
   // Server-side close: v5 clients get DISCONNECT with `v5_reason` (when connected).
   void close(DisconnectReason reason, ReasonCode v5_reason);
@@ -141,7 +155,10 @@ class Connection {
   void onSubscribe(Subscribe&& subscribe, std::vector<ConnectionEvent>& events);
   void protocolError(ReasonCode v5_reason, std::string detail);
   void write(const Packet& packet);
-  void send(const Delivery& delivery, std::uint16_t packet_id, bool dup);
+  // Writes one PUBLISH if the gate allows it; false when it did not go out (a packet id it held
+  // is given back).
+  bool send(const Delivery& delivery, std::uint16_t packet_id, bool dup);
+  void forgetInflight(std::uint16_t packet_id);
   void drainQueue();
 
   ConnectionLimits limits_;
@@ -158,6 +175,7 @@ class Connection {
   std::uint32_t client_max_packet_ = 0;  // 0: no limit announced
   std::vector<std::string> topic_aliases_;  // index alias-1; v5 inbound; sized on first use
   std::shared_ptr<Session> session_;
+  ReceiveGate may_receive_;
   std::string outgoing_;
 };
 

@@ -15,7 +15,8 @@ namespace {
 // Errors that say nothing about the template (the store or the service failed) keep their
 // own name so that a client retries them; everything else is the template's fault.
 bool keepsItsName(ErrorKind kind) {
-  return kind == ErrorKind::kInternalFailure || kind == ErrorKind::kServiceUnavailable ||
+  return kind == ErrorKind::kInternalFailure || kind == ErrorKind::kEnvironment ||
+         kind == ErrorKind::kServiceUnavailable ||
          kind == ErrorKind::kThrottling || kind == ErrorKind::kConflictingResourceUpdate;
 }
 

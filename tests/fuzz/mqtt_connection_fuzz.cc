@@ -1,6 +1,7 @@
 // Input: one control byte, then a client's byte stream. The control byte picks the chunk size the
-// stream is fed in and whether the broker accepts the CONNECT. The connection must never crash,
-// never exceed its in-flight window, and stay closed once closed; every decision the broker makes
+// stream is fed in, whether the broker accepts the CONNECT and whether the receive gate refuses
+// topics of odd length. The connection must never crash, never exceed its in-flight window, stay
+// closed once closed, and never write a PUBLISH the gate refused; every decision the broker makes
 // is answered the way a broker would (PUBACK/SUBACK/UNSUBACK, one delivery per publish).
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t control = data[0];
   const std::size_t chunk = 1 + (control & 0x1f);
   const bool accept = (control & 0x80) == 0;
+  const bool deny_odd = (control & 0x40) != 0;
+  auto allowed = [deny_odd](std::string_view topic) { return !deny_odd || topic.size() % 2 == 0; };
   std::string_view stream(reinterpret_cast<const char*>(data + 1), size - 1);
 
   ConnectionLimits limits;
@@ -35,7 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t i = 0; i < events.size(); ++i) {
       if (std::holds_alternative<ConnectRequested>(events[i])) {
         if (accept) {
-          connection.accept(session, AcceptOptions{}, now);
+          connection.accept(session, [&](const Message& m) { return allowed(m.topic); },
+                            AcceptOptions{}, now);
           connection.receive({}, now, events);  // the packets held behind CONNECT
         } else {
           connection.refuse(ReasonCode::kNotAuthorized);
@@ -60,6 +64,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (was_closed && !connection.closed()) std::abort();
     was_closed = connection.closed();
     connection.takeOutgoing(out);
+    Decoder written(DecoderOptions{kMaxRemainingLength, kMaxRemainingLength, connection.version()});
+    written.feed(out);
+    for (DecodeResult r = written.next(); std::holds_alternative<Packet>(r); r = written.next()) {
+      const auto* publish = std::get_if<Publish>(&std::get<Packet>(r));
+      if (publish != nullptr && !allowed(publish->topic)) std::abort();
+    }
     out.clear();
   }
   connection.keepAliveExpired(now + std::chrono::hours(2));

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <variant>
+#include <random>
 #include <vector>
 
 namespace fleetgate::mqtt {
@@ -15,6 +17,10 @@ using std::chrono::seconds;
 // Drives a Connection as the broker would and decodes what it sends back, like a client.
 class ConnectionTest : public ::testing::Test {
  protected:
+  static ReceiveGate allowAll() {
+    return [](const Message&) { return true; };
+  }
+
   void SetUp() override { now_ = SteadyTime{} + seconds(1000); }
 
   std::string bytes(const Packet& packet, ProtocolVersion version) {
@@ -34,9 +40,11 @@ class ConnectionTest : public ::testing::Test {
   }
 
   // Every packet the connection wrote since the last call.
-  std::vector<Packet> replies() {
+  std::vector<Packet> replies() { return written(connection_); }
+
+  std::vector<Packet> written(Connection& connection) {
     std::string out;
-    connection_.takeOutgoing(out);
+    connection.takeOutgoing(out);
     Decoder decoder(DecoderOptions{kDefaultMaxPacketSize, 1 << 20, version_});
     decoder.feed(out);
     std::vector<Packet> packets;
@@ -60,13 +68,23 @@ class ConnectionTest : public ::testing::Test {
     return c;
   }
 
+  // Another connection with limits_, its CONNECT accepted on `session` with `gate`.
+  std::unique_ptr<Connection> accepted(std::shared_ptr<Session> session, ReceiveGate gate,
+                                       AcceptOptions options = {}) {
+    auto c = std::make_unique<Connection>(limits_);
+    std::vector<ConnectionEvent> events;
+    c->receive(bytes(connectPacket(), version_), now_, events);
+    c->accept(std::move(session), std::move(gate), options, now_);
+    return c;
+  }
+
   // CONNECT accepted with a fresh session.
   void connect(Connect c) {
     auto events = send(c);
     ASSERT_EQ(events.size(), 1u);
     ASSERT_TRUE(std::holds_alternative<ConnectRequested>(events[0]));
     session_ = std::make_shared<Session>();
-    connection_.accept(session_, AcceptOptions{}, now_);
+    connection_.accept(session_, allowAll(), AcceptOptions{}, now_);
     auto sent = replies();
     ASSERT_EQ(sent.size(), 1u);
     ASSERT_EQ(std::get<Connack>(sent[0]).reason, ReasonCode::kSuccess);
@@ -94,7 +112,7 @@ TEST_F(ConnectionTest, ConnectIsDecidedByTheBrokerThenAnswered) {
   EXPECT_EQ(connection_.state(), Connection::State::kConnecting);
   EXPECT_TRUE(replies().empty());  // nothing until the broker decides
 
-  connection_.accept(std::make_shared<Session>(), AcceptOptions{true, {}, {}}, now_);
+  connection_.accept(std::make_shared<Session>(), allowAll(), AcceptOptions{true, {}, {}}, now_);
   auto sent = replies();
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_TRUE(std::get<Connack>(sent[0]).session_present);
@@ -116,7 +134,7 @@ TEST_F(ConnectionTest, PacketsPipelinedBehindConnectWaitForTheDecision) {
   raw += bytes(Publish{"a/b", "x", Qos::kAtMostOnce, false, false, 0, {}}, version_);
   auto events = sendRaw(raw);
   ASSERT_EQ(events.size(), 1u);  // the PUBLISH is held back
-  connection_.accept(std::make_shared<Session>(), AcceptOptions{}, now_);
+  connection_.accept(std::make_shared<Session>(), allowAll(), AcceptOptions{}, now_);
   events = sendRaw({});
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(std::get<PublishReceived>(events[0]).publish.topic, "a/b");
@@ -274,17 +292,6 @@ TEST_F(ConnectionTest, SubscribeLimitsAreRefusedPerFilter) {
   EXPECT_EQ(request.refused[1], ReasonCode::kTopicFilterInvalid);
   EXPECT_EQ(request.subscribe.subscriptions[2].options.qos, Qos::kAtLeastOnce);  // AWS grants 1
   EXPECT_EQ(request.refused[8], ReasonCode::kQuotaExceeded);  // the ninth filter
-
-  // 50 per connection: the session already holds 49.
-  for (int i = 0; i < 49; ++i) session_->subscriptions["s/" + std::to_string(i)] = {};
-  Subscribe more;
-  more.packet_id = 2;
-  more.subscriptions = {{"s/0", {}}, {"new/1", {}}, {"new/2", {}}};
-  events = send(more);
-  const auto& second = std::get<SubscribeRequested>(events.at(0));
-  EXPECT_EQ(second.refused[0], ReasonCode::kSuccess);  // already subscribed: a replacement
-  EXPECT_EQ(second.refused[1], ReasonCode::kSuccess);  // the 50th
-  EXPECT_EQ(second.refused[2], ReasonCode::kQuotaExceeded);
 }
 
 TEST_F(ConnectionTest, UnauthorizedSubscribeClosesV311AndIsAReasonInV5) {
@@ -298,7 +305,7 @@ TEST_F(ConnectionTest, UnauthorizedSubscribeClosesV311AndIsAReasonInV5) {
   Connection v5(limits_);
   std::vector<ConnectionEvent> events;
   v5.receive(bytes(connectPacket(), version_), now_, events);
-  v5.accept(std::make_shared<Session>(), {}, now_);
+  v5.accept(std::make_shared<Session>(), allowAll(), {}, now_);
   v5.completeSubscribe(1, {ReasonCode::kNotAuthorized, ReasonCode::kGrantedQos1});
   EXPECT_FALSE(v5.closed());
 }
@@ -326,7 +333,7 @@ TEST_F(ConnectionTest, QosOneDeliveriesRespectTheInflightWindowAndResumeWithDup)
   Connection resumed(limits_);
   std::vector<ConnectionEvent> events;
   resumed.receive(bytes(connectPacket(), version_), now_, events);
-  resumed.accept(session_, AcceptOptions{true, {}, {}}, now_);
+  resumed.accept(session_, allowAll(), AcceptOptions{true, {}, {}}, now_);
   std::string out;
   resumed.takeOutgoing(out);
   Decoder decoder(DecoderOptions{kDefaultMaxPacketSize, 1 << 20, version_});
@@ -342,12 +349,128 @@ TEST_F(ConnectionTest, QosOneDeliveriesRespectTheInflightWindowAndResumeWithDup)
   EXPECT_EQ(dups, window);
 }
 
+// Every PUBLISH a connection writes passes its receive gate at that moment: a session resumed
+// after the policy narrowed gets neither the in-flight nor the queued messages it may no longer
+// receive, and they leave the session.
+TEST_F(ConnectionTest, ResumeRedeliversAndDrainsOnlyWhatTheGateAllowsNow) {
+  limits_.send_maximum = 2;
+  auto session = std::make_shared<Session>();
+  auto first = accepted(session, allowAll());
+  for (std::string topic : {"secret/1", "own/2", "secret/3", "own/4"}) {
+    EXPECT_EQ(first->deliver({message(topic, "m"), Qos::kAtLeastOnce, false}),
+              DeliveryResult::kAccepted);
+  }
+  ASSERT_EQ(session->inflight.size(), 2u);  // secret/1 and own/2, never acknowledged
+  ASSERT_EQ(session->queued.size(), 2u);
+  first->lost();
+
+  std::vector<std::string> asked;
+  auto resumed = accepted(
+      session,
+      [&](const Message& m) {
+        asked.push_back(m.topic);
+        return !m.topic.starts_with("secret/");
+      },
+      AcceptOptions{true, {}, {}});
+  const auto sent = written(*resumed);
+  ASSERT_TRUE(std::holds_alternative<Connack>(sent.at(0)));
+  std::vector<std::pair<std::string, bool>> published;  // topic, dup
+  for (std::size_t i = 1; i < sent.size(); ++i) {
+    const auto& p = std::get<Publish>(sent[i]);
+    published.emplace_back(p.topic, p.dup);
+  }
+  EXPECT_EQ(published, (std::vector<std::pair<std::string, bool>>{{"own/2", true},
+                                                                   {"own/4", false}}));
+  EXPECT_EQ(asked, (std::vector<std::string>{"secret/1", "own/2", "secret/3", "own/4"}));
+  EXPECT_EQ(session->queued.size(), 0u);
+  ASSERT_EQ(session->inflight.size(), 2u);
+  EXPECT_EQ(session->inflight[0].delivery.message->topic, "own/2");
+  EXPECT_EQ(session->inflight[1].delivery.message->topic, "own/4");
+}
+
+TEST_F(ConnectionTest, QueuedMessagesMeetTheGateWhenTheyLeaveTheQueue) {
+  limits_.send_maximum = 1;
+  auto session = std::make_shared<Session>();
+  bool allowed = true;
+  auto connection = accepted(session, [&](const Message&) { return allowed; });
+  Connection& c = *connection;
+  EXPECT_EQ(c.deliver({message("t/1", "m"), Qos::kAtLeastOnce, false}), DeliveryResult::kAccepted);
+  EXPECT_EQ(c.deliver({message("t/2", "m"), Qos::kAtLeastOnce, false}), DeliveryResult::kAccepted);
+  EXPECT_EQ(written(c).size(), 2u);  // CONNACK, t/1
+  allowed = false;  // the policy narrows while t/2 waits for the window
+  const std::uint16_t id = session->inflight.at(0).packet_id;
+  std::vector<ConnectionEvent> events;
+  c.receive(bytes(PublishResponse{PacketType::kPuback, id, ReasonCode::kSuccess, {}}, version_),
+            now_, events);
+  std::string out;
+  EXPECT_FALSE(c.takeOutgoing(out));
+  EXPECT_TRUE(session->inflight.empty());
+  EXPECT_TRUE(session->queued.empty());
+  EXPECT_EQ(c.deliver({message("t/3", "m"), Qos::kAtMostOnce, false}), DeliveryResult::kDenied);
+  EXPECT_EQ(c.deliver({message("t/4", "m"), Qos::kAtLeastOnce, false}), DeliveryResult::kDenied);
+  EXPECT_FALSE(c.takeOutgoing(out));
+}
+
+// Property: whatever the sequence of deliveries, acknowledgements, lost connections, resumes
+// and policy changes, no PUBLISH leaves that the gate did not allow at the moment it was written.
+TEST_F(ConnectionTest, NoPublishLeavesWithoutTheGatesConsent) {
+  for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+    std::mt19937 random(static_cast<std::uint32_t>(seed));
+    auto pick = [&](std::uint32_t n) { return static_cast<std::uint32_t>(random() % n); };
+    limits_.send_maximum = static_cast<std::uint16_t>(1 + pick(4));
+    auto session = std::make_shared<Session>();
+    std::uint32_t denied_digit = 10;  // topics t/<digit>; 10 denies none
+    std::vector<std::string> written_while_denied;
+    auto gate = [&](const Message& m) { return m.topic != "t/" + std::to_string(denied_digit); };
+    std::unique_ptr<Connection> c;
+    auto reconnect = [&] { c = accepted(session, gate, AcceptOptions{true, {}, {}}); };
+    auto check = [&] {
+      for (const Packet& packet : written(*c)) {
+        const auto* p = std::get_if<Publish>(&packet);
+        if (p != nullptr && p->topic == "t/" + std::to_string(denied_digit)) {
+          written_while_denied.push_back(p->topic);
+        }
+      }
+    };
+    reconnect();
+    check();
+    for (int step = 0; step < 200; ++step) {
+      switch (pick(6)) {
+        case 0:
+        case 1:
+          c->deliver({message("t/" + std::to_string(pick(4)), "m"),
+                      pick(2) ? Qos::kAtLeastOnce : Qos::kAtMostOnce, false});
+          break;
+        case 2:
+          if (!session->inflight.empty()) {
+            std::vector<ConnectionEvent> events;
+            const auto id = session->inflight[pick(
+                static_cast<std::uint32_t>(session->inflight.size()))].packet_id;
+            c->receive(
+                bytes(PublishResponse{PacketType::kPuback, id, ReasonCode::kSuccess, {}}, version_),
+                now_, events);
+          }
+          break;
+        case 3:
+          c->lost();
+          reconnect();
+          break;
+        default:
+          denied_digit = pick(5) == 4 ? 10 : pick(4);
+          break;
+      }
+      check();
+    }
+    ASSERT_EQ(written_while_denied, std::vector<std::string>{}) << "seed " << seed;
+  }
+}
+
 TEST_F(ConnectionTest, QosZeroIsDroppedForASlowReader) {
   limits_.max_pending_bytes = 100;
   Connection slow(limits_);
   std::vector<ConnectionEvent> events;
   slow.receive(bytes(connectPacket(), version_), now_, events);
-  slow.accept(std::make_shared<Session>(), {}, now_);
+  slow.accept(std::make_shared<Session>(), allowAll(), {}, now_);
   std::string drop;
   slow.takeOutgoing(drop);
   for (int i = 0; i < 10; ++i) {
@@ -376,7 +499,7 @@ TEST_F(ConnectionTest, ServerDisconnectTellsV5ClientsWhy) {
 TEST_F(ConnectionTest, V5ConnackAnnouncesAwsLimits) {
   version_ = ProtocolVersion::kV5;
   send(connectPacket());
-  connection_.accept(std::make_shared<Session>(), {}, now_);
+  connection_.accept(std::make_shared<Session>(), allowAll(), {}, now_);
   const auto sent = replies();
   const auto& connack = std::get<Connack>(sent.at(0));
   auto value = [&](PropertyId id) {
