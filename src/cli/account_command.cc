@@ -7,13 +7,8 @@
 namespace fleetgate::cli {
 namespace {
 
-Result<std::unique_ptr<Services>> openServices(const std::string& data_dir) {
-  DataDir dir(data_dir);
-  if (!dir.initialized()) {
-    return Error(ErrorKind::kInvalidRequest, data_dir + " is not initialized; run fleetgate init");
-  }
-  FG_ASSIGN_OR_RETURN(auto config, dir.loadConfig());
-  return Services::open(dir, config, 0);
+Result<std::unique_ptr<Services>> openServices(const AccountOptions& options) {
+  return openInitialized(options.data_dir, options.secrets_key_file);
 }
 
 // Destructive commands run only while no server holds the data directory (a running server
@@ -43,7 +38,7 @@ std::optional<DataDirLock> lockForDestructive(const AccountOptions& options,
 }  // namespace
 
 int runAccountCreate(const AccountOptions& options) {
-  auto services = openServices(options.data_dir);
+  auto services = openServices(options);
   if (!services.ok()) return fail(services.error());
   Services& s = **services;
   registry::NewAccount account;
@@ -65,8 +60,8 @@ int runAccountCreate(const AccountOptions& options) {
   return 0;
 }
 
-int runAccountList(const std::string& data_dir) {
-  auto services = openServices(data_dir);
+int runAccountList(const AccountOptions& options) {
+  auto services = openServices(options);
   if (!services.ok()) return fail(services.error());
   auto accounts = (*services)->registry().listAccounts();
   if (!accounts.ok()) return fail(accounts.error());
@@ -79,7 +74,7 @@ int runAccountList(const std::string& data_dir) {
 int runAccountReset(const AccountOptions& options) {
   auto lock = lockForDestructive(options, "empty");
   if (!lock) return 1;
-  auto services = openServices(options.data_dir);
+  auto services = openServices(options);
   if (!services.ok()) return fail(services.error());
   if (auto s = (*services)->registry().resetAccount(options.account_id); !s.ok()) {
     return fail(s.error());
@@ -89,7 +84,7 @@ int runAccountReset(const AccountOptions& options) {
 }
 
 int runAccountDelete(const AccountOptions& options) {
-  auto services = openServices(options.data_dir);
+  auto services = openServices(options);
   if (!services.ok()) return fail(services.error());
   if (options.account_id == (*services)->config().default_account_id) {
     std::cerr << "fleetgate: the default account cannot be deleted; empty it with account reset.\n";

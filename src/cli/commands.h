@@ -18,6 +18,7 @@ struct InitOptions {
   std::string ca_key_type = "ec";      // device CA: ec | rsa
   std::optional<std::string> issued_key_type;  // CreateKeysAndCertificate: rsa (default) | ec
   std::optional<int> api_port;
+  std::optional<std::string> secrets_key_file;  // default: <data-dir>/secrets.key
 };
 int runInit(const InitOptions& options);
 
@@ -34,6 +35,7 @@ struct ServeOptions {
   int mqtt_workers = 0;                          // 0: one per core
   bool require_sni = false;  // refuse devices that do not name an account endpoint in SNI
   std::size_t key_pool_size = 16;
+  std::optional<std::string> secrets_key_file;
 };
 int runServe(const ServeOptions& options);
 
@@ -45,10 +47,18 @@ struct AccountOptions {
   std::optional<std::string> access_key_id;
   std::optional<std::string> secret_access_key;
   bool yes = false;  // skip the confirmation prompt
+  std::optional<std::string> secrets_key_file;
 };
 int runAccountCreate(const AccountOptions& options);
-int runAccountList(const std::string& data_dir);
+int runAccountList(const AccountOptions& options);
 int runAccountReset(const AccountOptions& options);
 int runAccountDelete(const AccountOptions& options);
+
+struct SecretsOptions {
+  std::string data_dir;
+  std::optional<std::string> secrets_key_file;
+};
+// Seals every stored secret under a new key and drops the old one (offline, like account reset).
+int runSecretsRotateKey(const SecretsOptions& options);
 
 }  // namespace fleetgate::cli

@@ -21,7 +21,8 @@ struct Config {
   pki::KeyType issued_key_type = pki::KeyType::kRsa2048;
 };
 
-// The files of a data directory. Private keys are 0600 and only ever written once.
+// The files of a data directory. The directory and `pki/` are 0700, every file that holds a
+// secret 0600, whatever the umask; private keys are only ever written once.
 class DataDir {
  public:
   explicit DataDir(std::filesystem::path root) : root_(std::move(root)) {}
@@ -37,6 +38,12 @@ class DataDir {
   std::filesystem::path serverCertificate() const { return root_ / "pki" / "server.pem"; }
   std::filesystem::path serverKey() const { return root_ / "pki" / "server.key"; }
   std::filesystem::path lockFile() const { return root_ / "serve.lock"; }
+  // The keyring that seals the registry's secrets, unless the operator keeps it elsewhere.
+  std::filesystem::path secretsKeyFile() const { return root_ / "secrets.key"; }
+
+  // Creates the directory and `pki/` (0700) if missing and tightens what exists: the
+  // directories to 0700, the files that hold secrets to 0600.
+  Status secure() const;
 
   bool initialized() const { return std::filesystem::exists(configFile()); }
   Result<Config> loadConfig() const;
@@ -48,6 +55,8 @@ class DataDir {
 
 // Writes a file that must not exist yet (never overwrites), atomically, with the given mode.
 Status writeNewFile(const std::filesystem::path& path, std::string_view content, unsigned mode);
+// Replaces `path` atomically (write beside it, fsync, rename) with the given mode.
+Status replaceFile(const std::filesystem::path& path, std::string_view content, unsigned mode);
 Result<std::string> readFile(const std::filesystem::path& path);
 
 // An exclusive advisory lock on the data directory, held by `serve` while it runs so offline

@@ -100,9 +100,7 @@ void printUsage(const DataDir& dir, const Config& config) {
 int runInit(const InitOptions& options) {
   DataDir dir(options.data_dir);
   pki::SecureRandom random;
-  std::error_code ec;
-  std::filesystem::create_directories(dir.root() / "pki", ec);
-  std::filesystem::permissions(dir.root() / "pki", std::filesystem::perms::owner_all, ec);
+  if (auto secured = dir.secure(); !secured.ok()) return fail(secured.error());
 
   Config config;
   if (dir.initialized()) {
@@ -152,7 +150,9 @@ int runInit(const InitOptions& options) {
     return fail(s.error());
   }
 
-  auto services = Services::open(dir, config, 0);
+  std::optional<std::filesystem::path> secrets_key_file;
+  if (options.secrets_key_file) secrets_key_file = *options.secrets_key_file;
+  auto services = Services::open(dir, config, 0, secrets_key_file);
   if (!services.ok()) return fail(services.error());
   auto credentials = readCredentials(dir.credentialsFile());
   if (!credentials.ok()) return fail(credentials.error());

@@ -39,6 +39,13 @@ Status writePortFile(const std::string& path, const BoundPorts& ports) {
   return {};
 }
 
+// What to do when a listener could not bind.
+std::string portHint(const Error& error, std::string_view options) {
+  if (!error.cause().starts_with("cannot listen")) return {};
+  return "Stop the process that holds the port, or choose another with " + std::string(options) +
+         " (0 picks a free port).";
+}
+
 }  // namespace
 
 int runServe(const ServeOptions& options) {
@@ -65,7 +72,9 @@ int runServe(const ServeOptions& options) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto services = Services::open(dir, *config, options.key_pool_size);
+  std::optional<std::filesystem::path> secrets_key_file;
+  if (options.secrets_key_file) secrets_key_file = *options.secrets_key_file;
+  auto services = Services::open(dir, *config, options.key_pool_size, secrets_key_file);
   if (!services.ok()) return fail(services.error());
   Services& s = **services;
 
@@ -136,7 +145,9 @@ int runServe(const ServeOptions& options) {
   broker_deps.observer_wants_events = [&rule_engine] { return rule_engine.wantsEvents(); };
   broker::Broker broker(broker_options, broker_deps);
   republish_to = &broker;
-  if (auto started = broker.start(); !started.ok()) return fail(started.error());
+  if (auto started = broker.start(); !started.ok()) {
+    return fail(started.error(), portHint(started.error(), "--mqtt-port / --mqtt-alpn-port"));
+  }
   spdlog::info("MQTT listening on {} port {} (ALPN x-amzn-mqtt-ca port {})",
                broker_options.bind_address, broker.mqttPort(), broker.alpnPort());
 
@@ -152,7 +163,9 @@ int runServe(const ServeOptions& options) {
         return control_plane.handle(r);
       },
       [&](const Error& e) { return control_plane.errorResponse(e); });
-  if (auto started = server.start(); !started.ok()) return fail(started.error());
+  if (auto started = server.start(); !started.ok()) {
+    return fail(started.error(), portHint(started.error(), "--api-port"));
+  }
   spdlog::info("control plane listening on https://{}:{}", http_options.bind_address,
                server.port());
   if (options.port_file) {

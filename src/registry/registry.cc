@@ -1,5 +1,7 @@
 #include "registry/registry.h"
 
+#include <algorithm>
+
 #include "registry/internal.h"
 
 namespace fleetgate::registry {
@@ -111,9 +113,11 @@ Result<Account> Registry::createAccount(const NewAccount& input) {
     FG_RETURN_IF_ERROR(tx.exec(
         "INSERT INTO accounts (account_id, region, endpoint_prefix, created_at) VALUES (?,?,?,?)",
         {input.id, input.region, input.endpoint_prefix, now}));
-    FG_RETURN_IF_ERROR(tx.exec("INSERT INTO access_keys (access_key_id, secret_access_key, "
-                               "account_id, created_at) VALUES (?,?,?,?)",
-                               {input.access_key_id, input.secret_access_key, input.id, now}));
+    FG_RETURN_IF_ERROR(tx.exec(
+        "INSERT INTO access_keys (access_key_id, secret_access_key, account_id, created_at) "
+        "VALUES (?,?,?,?)",
+        {input.access_key_id, deps_.secrets.seal(input.secret_access_key, input.access_key_id),
+         input.id, now}));
     events.push_back({Event::Operation::kCreated, "account", input.id, input.id});
     return {};
   }));
@@ -128,10 +132,47 @@ Result<std::optional<AccessKey>> Registry::findAccessKey(std::string_view access
                               "k.secret_access_key FROM access_keys k JOIN accounts a USING "
                               "(account_id) WHERE k.access_key_id = ?",
                               {std::string(access_key_id)}));
-    if (row) found = AccessKey{accountFrom(*row), row->text(3)};
+    if (!row) return {};
+    FG_ASSIGN_OR_RETURN(auto secret, deps_.secrets.open(row->text(3), access_key_id));
+    found = AccessKey{accountFrom(*row), std::move(secret)};
     return {};
   }));
   return found;
+}
+
+Result<std::size_t> Registry::resealSecrets() {
+  std::size_t resealed = 0;
+  FG_RETURN_IF_ERROR(write([&](store::Transaction& tx, std::vector<Event>&) -> Status {
+    resealed = 0;
+    FG_ASSIGN_OR_RETURN(auto rows,
+                        tx.query("SELECT access_key_id, secret_access_key FROM access_keys"));
+    for (const auto& row : rows) {
+      const std::string id = row.text(0), stored = row.text(1);
+      if (pki::SecretKeyring::sealedKeyId(stored) == deps_.secrets.currentKeyId()) continue;
+      std::string secret = stored;
+      if (pki::SecretKeyring::isSealed(stored)) {
+        FG_ASSIGN_OR_RETURN(secret, deps_.secrets.open(stored, id));
+      }
+      FG_RETURN_IF_ERROR(tx.exec("UPDATE access_keys SET secret_access_key = ? WHERE access_key_id = ?",
+                                 {deps_.secrets.seal(secret, id), id}));
+      ++resealed;
+    }
+    return {};
+  }));
+  return resealed;
+}
+
+Result<std::vector<std::string>> sealedSecretKeyIds(store::Database& db) {
+  std::vector<std::string> ids;
+  FG_RETURN_IF_ERROR(db.read([&](store::Transaction& tx) -> Status {
+    FG_ASSIGN_OR_RETURN(auto rows, tx.query("SELECT secret_access_key FROM access_keys"));
+    for (const auto& row : rows) {
+      std::string id(pki::SecretKeyring::sealedKeyId(row.text(0)));
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(std::move(id));
+    }
+    return {};
+  }));
+  return ids;
 }
 
 Result<Account> Registry::account(std::string_view account_id) {

@@ -9,6 +9,7 @@
 #include "common/random.h"
 #include "pki/authority.h"
 #include "pki/key_pool.h"
+#include "pki/secret_keyring.h"
 #include "registry/events.h"
 #include "registry/model.h"
 #include "registry/provisioning_plan.h"
@@ -151,12 +152,17 @@ class Registry {
     const pki::CertificateAuthority& device_ca;
     pki::KeyPool& key_pool;
     EventBus& events;
+    const pki::SecretKeyring& secrets;  // seals the secrets the registry stores
   };
   explicit Registry(Dependencies deps);
 
   // Accounts and their access keys.
   Result<Account> createAccount(const NewAccount& input);
   Result<std::optional<AccessKey>> findAccessKey(std::string_view access_key_id);
+  // Seals, under the keyring's current key, every stored secret that is not sealed with it yet
+  // (plaintext ones from before secrets were sealed, or ones under an older key), in one
+  // transaction. Returns how many it re-sealed.
+  Result<std::size_t> resealSecrets();
   Result<Account> account(std::string_view account_id);
   Result<std::vector<Account>> listAccounts();
   // Deletes every resource of the account; keeps the account and its keys.
@@ -349,5 +355,9 @@ class Registry {
 
   Dependencies deps_;
 };
+
+// The ids of the keys that sealed the secrets stored in `db` (empty for a new database; "" for
+// a secret not sealed yet), so a keyring can be checked before a registry uses it.
+Result<std::vector<std::string>> sealedSecretKeyIds(store::Database& db);
 
 }  // namespace fleetgate::registry

@@ -1,6 +1,11 @@
 #include "store/sqlite_database.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <string>
@@ -113,12 +118,32 @@ Result<std::unique_ptr<SqliteDatabase::Connection>> openConnection(const std::fi
   auto conn = std::make_unique<SqliteDatabase::Connection>();
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
   if (sqlite3_open_v2(file.c_str(), &conn->db, flags, nullptr) != SQLITE_OK) {
-    return internalError("cannot open " + file.string() + ": " + sqlite3_errmsg(conn->db));
+    return environmentError("cannot open " + file.string() + ": " + sqlite3_errmsg(conn->db),
+                            sqlite3_system_errno(conn->db));
   }
   sqlite3_busy_timeout(conn->db, 10000);
   FG_RETURN_IF_ERROR(conn->execScript(
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
   return conn;
+}
+
+// The database holds secrets (sealed, but still): its file is the owner's alone from the moment
+// it exists, whatever the umask. SQLite gives the -wal and -shm files the main file's mode.
+Status makePrivate(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return environmentError("cannot open " + file.string(), errno);
+  const bool ok = ::fchmod(fd, 0600) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!ok) return environmentError("cannot make " + file.string() + " private (0600)", saved);
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    std::filesystem::path companion = file;
+    companion += suffix;
+    if (::chmod(companion.c_str(), 0600) != 0 && errno != ENOENT) {
+      return environmentError("cannot make " + companion.string() + " private (0600)", errno);
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -129,6 +154,7 @@ Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::open(
     const std::filesystem::path& file, std::span<const Migration> migrations) {
   std::unique_ptr<SqliteDatabase> db(new SqliteDatabase());
   db->file_ = file;
+  FG_RETURN_IF_ERROR(makePrivate(file));
   FG_ASSIGN_OR_RETURN(db->writer_, openConnection(file, true));
   Connection& w = *db->writer_;
   FG_RETURN_IF_ERROR(w.execScript(

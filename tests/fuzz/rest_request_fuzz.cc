@@ -30,7 +30,7 @@ struct Fixture {
     auto cert = std::move(pki::CertificateAuthority::selfSign(key, profile, random)).value();
     ca = std::make_unique<pki::CertificateAuthority>(cert, std::move(key));
     registry = std::make_unique<registry::Registry>(
-        registry::Registry::Dependencies{*db, clock, random, *ca, pool, events});
+        registry::Registry::Dependencies{*db, clock, random, *ca, pool, events, secrets});
     account = std::move(registry->createAccount({"123456789012", "us-east-1", "fuzzprefix",
                                                  "AKIAFUZZFUZZFUZZFUZZ", "fuzzsecretfuzzsecret"}))
                   .value();
@@ -46,6 +46,7 @@ struct Fixture {
   std::unique_ptr<store::SqliteDatabase> db;
   std::unique_ptr<pki::CertificateAuthority> ca;
   registry::EventBus events;
+  pki::SecretKeyring secrets = pki::SecretKeyring::generate();
   std::unique_ptr<registry::Registry> registry;
   registry::Account account;
   std::unique_ptr<api::ControlPlane> control_plane;

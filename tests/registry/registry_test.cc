@@ -354,6 +354,48 @@ TEST_F(RegistryTest, AccountsAreIsolated) {
   ASSERT_TRUE(key.ok() && key->has_value());  // reset keeps the account and its keys
 }
 
+// The database holds access-key secrets only sealed; the registry hands them out in the clear.
+TEST_F(RegistryTest, AccessKeySecretsAreSealedAtRest) {
+  const std::string secret = "secretsecretsecretsecret123456789012";  // the fixture's
+  std::vector<std::string> stored;
+  auto readStored = [&] {
+    stored.clear();
+    ASSERT_TRUE(db_->read([&](store::Transaction& tx) -> Status {
+                     FG_ASSIGN_OR_RETURN(auto rows,
+                                         tx.query("SELECT secret_access_key FROM access_keys"));
+                     for (const auto& row : rows) stored.push_back(row.text(0));
+                     return {};
+                   }).ok());
+  };
+  readStored();
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].find(secret), std::string::npos);
+  EXPECT_TRUE(pki::SecretKeyring::isSealed(stored[0]));
+  EXPECT_EQ(registry_->findAccessKey("AKIATESTTESTTEST0001")->value().secret_access_key, secret);
+  EXPECT_EQ(sealedSecretKeyIds(*db_).value(), std::vector<std::string>{secrets_.currentKeyId()});
+
+  // A secret an older fleetgate stored in plain text is sealed by resealSecrets().
+  ASSERT_TRUE(db_->write([&](store::Transaction& tx) -> Status {
+                   return tx.exec("UPDATE access_keys SET secret_access_key = ?", {secret}).ok()
+                              ? Status{}
+                              : internalError("update");
+                 }).ok());
+  EXPECT_EQ(sealedSecretKeyIds(*db_).value(), std::vector<std::string>{""});
+  EXPECT_EQ(registry_->resealSecrets().value(), 1u);
+  EXPECT_EQ(registry_->resealSecrets().value(), 0u);  // nothing left to do
+  readStored();
+  EXPECT_TRUE(pki::SecretKeyring::isSealed(stored[0]));
+
+  // Rotation: re-sealed under the new key, still the same secret.
+  const std::string old_key = secrets_.currentKeyId();
+  secrets_.rotate();
+  EXPECT_EQ(registry_->resealSecrets().value(), 1u);
+  secrets_.dropOldKeys();
+  EXPECT_EQ(sealedSecretKeyIds(*db_).value(), std::vector<std::string>{secrets_.currentKeyId()});
+  EXPECT_NE(secrets_.currentKeyId(), old_key);
+  EXPECT_EQ(registry_->findAccessKey("AKIATESTTESTTEST0001")->value().secret_access_key, secret);
+}
+
 TEST_F(RegistryTest, CertificateIndexFollowsRegistryChanges) {
   CertificateIndex index(*registry_, events_);
   auto cert = newCertificate(true);

@@ -28,7 +28,8 @@ class RegistryFixture : public ::testing::Test {
     EXPECT_TRUE(db.ok());
     db_ = std::move(db).value();
     registry_ = std::make_unique<registry::Registry>(
-        registry::Registry::Dependencies{*db_, clock_, random_, device_ca_, key_pool_, events_});
+        registry::Registry::Dependencies{*db_, clock_, random_, device_ca_, key_pool_, events_,
+                                         secrets_});
     events_.subscribe([this](const registry::Event& e) { published_.push_back(e); });
     account_ = createAccount("123456789012", "AKIATESTTESTTEST0001");
   }
@@ -70,6 +71,7 @@ class RegistryFixture : public ::testing::Test {
   pki::CertificateAuthority device_ca_;
   std::unique_ptr<store::SqliteDatabase> db_;
   registry::EventBus events_;
+  pki::SecretKeyring secrets_ = pki::SecretKeyring::generate();
   std::unique_ptr<registry::Registry> registry_;
   std::vector<registry::Event> published_;
   registry::Account account_;
