@@ -23,7 +23,8 @@
 #include "broker/metrics.h"
 #include "broker/reserved_topics.h"
 #include "broker/retained_store.h"
-#include "mqtt/topic_tree.h"
+#include "broker/router.h"
+#include "broker/session_table.h"
 #include "pki/tls.h"
 
 namespace fleetgate::broker {
@@ -32,22 +33,10 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using mqtt::DisconnectReason;
 using mqtt::ReasonCode;
-using mqtt::SteadyTime;
 using policy::Action;
 using policy::ResourceKind;
 
 namespace {
-
-SteadyTime steadyNow() { return std::chrono::steady_clock::now(); }
-
-std::string sessionKey(std::string_view account_id, std::string_view client_id) {
-  std::string key(account_id);
-  key.push_back('\n');
-  key.append(client_id);
-  return key;
-}
-
-bool isEventFilter(std::string_view filter) { return filter.starts_with("$aws/events/"); }
 
 // spec §9.6: the will goes out on every end except a plain client DISCONNECT.
 bool sendsWill(DisconnectReason reason, bool requested) {
@@ -66,30 +55,6 @@ mqtt::Properties forwardedProperties(mqtt::Properties properties) {
 }
 
 class Worker;
-
-// Who a connection is: fixed by the TLS handshake and CONNECT, kept by its session so that live
-// enforcement can re-authorize clients that are offline too.
-struct Identity {
-  std::string certificate_id;
-  std::string server_name;
-  policy::ConnectionContext context;
-  std::optional<mqtt::Will> will;
-};
-
-struct Client;
-
-struct SessionRecord {
-  std::string account_id;
-  std::string region;
-  std::string client_id;
-  mqtt::SubscriberId id = 0;
-  std::shared_ptr<mqtt::Session> state;
-  Client* client = nullptr;  // the attached connection; null while offline
-  std::shared_ptr<const Identity> identity;
-  std::shared_ptr<const policy::CompiledPolicy> policy;
-  std::uint32_t expiry_seconds = 0;
-  SteadyTime offline_since{};
-};
 
 }  // namespace
 
@@ -116,6 +81,7 @@ struct Broker::Impl {
   }
   void onRegistryEvent(const registry::Event& event);
   std::int64_t nowMillis() const { return toEpochMillis(deps.clock.now()); }
+  SteadyTime steadyNow() const { return deps.monotonic_clock.now(); }
 
   BrokerOptions options;
   BrokerDependencies deps;
@@ -146,8 +112,7 @@ struct Broker::Impl {
   std::shared_ptr<EventSink> sink = std::make_shared<EventSink>();
 };
 
-namespace {
-
+// Defined here, declared opaque in session_record.h.
 struct Client {
   enum class Phase { kHandshake, kAwaitingConnect, kMoving, kActive, kClosing };
 
@@ -178,20 +143,28 @@ struct Client {
   bool dirty = false;  // has deliveries to flush
 
   Client(Worker& w, std::uint64_t client_id, tcp::socket s, std::unique_ptr<pki::TlsSession> t,
-         const mqtt::ConnectionLimits& limits)
+         const mqtt::ConnectionLimits& limits, SteadyTime now)
       : worker(&w),
         id(client_id),
         socket(std::move(s)),
         tls(std::move(t)),
         connection(limits),
-        started(steadyNow()) {}
+        started(now) {}
 };
+
+namespace {
+
 using ClientPtr = std::shared_ptr<Client>;
 
 class Worker {
  public:
   Worker(Broker::Impl& broker, std::size_t index)
-      : broker_(broker), index_(index), sweep_(io_), read_buffer_(64 * 1024, '\0') {}
+      : broker_(broker),
+        index_(index),
+        sweep_(io_),
+        router_(broker.event_subscriptions),
+        sessions_(router_, index, kIdStride, broker.options.max_offline_messages),
+        read_buffer_(64 * 1024, '\0') {}
 
   asio::io_context& io() { return io_; }
   const WorkerMetrics& metrics() const { return metrics_; }
@@ -268,14 +241,6 @@ class Worker {
     return wanted && emitsLifecycleEvents(client_id);
   }
 
-  // Keeps Broker::Impl::event_subscriptions in step with the subscription trees.
-  void subscriptionAdded(std::string_view filter) {
-    if (isEventFilter(filter)) broker_.event_subscriptions.fetch_add(1, std::memory_order_relaxed);
-  }
-  void subscriptionRemoved(std::string_view filter) {
-    if (isEventFilter(filter)) broker_.event_subscriptions.fetch_sub(1, std::memory_order_relaxed);
-  }
-
   void flushDirty() {
     for (std::size_t i = 0; i < outbox_.size(); ++i) {
       if (outbox_[i].empty()) continue;
@@ -326,8 +291,9 @@ class Worker {
     socket.non_blocking(true, ec);
     auto remote = socket.remote_endpoint(ec);
     if (ec) return;
-    auto c = std::make_shared<Client>(*this, next_client_id_++ * 64 + index_, std::move(socket),
-                                      pki::TlsSession::accept(tls), broker_.options.limits);
+    auto c = std::make_shared<Client>(*this, next_client_id_++ * kIdStride + index_,
+                                      std::move(socket), pki::TlsSession::accept(tls),
+                                      broker_.options.limits, broker_.steadyNow());
     c->source_ip = remote.address().to_string();
     clients_[c->id] = c;
     WorkerMetrics::add(metrics_.sockets);
@@ -411,7 +377,7 @@ class Worker {
     std::vector<mqtt::ConnectionEvent> events;
     events.swap(events_);
     events.clear();
-    c->connection.receive(plaintext, steadyNow(), events);
+    c->connection.receive(plaintext, broker_.steadyNow(), events);
     // Packets the client sent before its DISCONNECT (or before a malformed one) still count;
     // once a decision here closes the connection, nothing after it does.
     const bool closed_by_client = c->connection.closed();
@@ -640,7 +606,6 @@ class Worker {
     std::vector<std::string> granted;
     std::vector<bool> is_new(subs.size(), false);
     SessionRecord& s = *c->session;
-    auto& tree = trees_[s.account_id];
     for (std::size_t i = 0; i < subs.size(); ++i) {
       const auto& sub = subs[i];
       if (request.refused[i] != ReasonCode::kSuccess) {
@@ -658,9 +623,7 @@ class Worker {
       } else {
         reasons[i] = sub.options.qos == mqtt::Qos::kAtLeastOnce ? ReasonCode::kGrantedQos1
                                                                  : ReasonCode::kSuccess;
-        is_new[i] = tree.add(sub.filter, s.id, sub.options);
-        if (is_new[i]) subscriptionAdded(sub.filter);
-        s.state->subscriptions[sub.filter] = sub.options;
+        is_new[i] = router_.subscribe(s, sub.filter, sub.options);
         granted.push_back(sub.filter);
       }
     }
@@ -688,16 +651,11 @@ class Worker {
 
   void onUnsubscribe(const ClientPtr& c, const mqtt::Unsubscribe& request) {
     SessionRecord& s = *c->session;
-    auto& tree = trees_[s.account_id];
     std::vector<ReasonCode> reasons;
     std::vector<std::string> removed;
     for (const std::string& filter : request.filters) {
-      const bool existed = s.state->subscriptions.erase(filter) != 0;
-      if (existed) {
-        tree.remove(filter, s.id);
-        subscriptionRemoved(filter);
-        removed.push_back(filter);
-      }
+      const bool existed = router_.unsubscribe(s, filter);
+      if (existed) removed.push_back(filter);
       reasons.push_back(existed ? ReasonCode::kSuccess : ReasonCode::kNoSubscriptionExisted);
     }
     c->connection.completeUnsubscribe(request.packet_id, reasons);
@@ -769,9 +727,6 @@ class Worker {
     if (stopping_ && clients_.empty()) sweep_.cancel();  // the loop may end now
   }
 
-  void destroySession(SessionRecord* s);
-  // Ends the subscriptions s.policy no longer allows.
-  void pruneSubscriptions(SessionRecord& s);
   void deliverTo(Client& c, mqtt::Delivery delivery);
 
   void scheduleSweep() {
@@ -791,27 +746,22 @@ class Worker {
   std::thread thread_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   asio::steady_timer sweep_;
+  // Client and session ids are n * kIdStride + the worker's index: unique across workers.
+  static constexpr std::uint64_t kIdStride = 64;
+
   WorkerMetrics metrics_;
   std::uint64_t next_client_id_ = 1;
   bool stopping_ = false;
-  mqtt::SubscriberId next_subscriber_id_ = 1;
 
   std::unordered_map<std::uint64_t, ClientPtr> clients_;
-  std::unordered_map<std::string, std::unique_ptr<SessionRecord>> sessions_;
-  std::unordered_map<mqtt::SubscriberId, SessionRecord*> subscribers_;
-  std::unordered_map<std::string, mqtt::TopicTree> trees_;  // per account
-  struct Version {
-    std::int64_t number = 0;
-    SteadyTime last_seen{};
-  };
-  std::unordered_map<std::string, Version> versions_;  // lifecycle versionNumber per client id
+  Router router_;
+  SessionTable sessions_;
 
   // Scratch reused across calls, so steady-state traffic does not allocate for them.
   std::string read_buffer_;
   std::string plaintext_;
   std::string pending_plaintext_;
   std::vector<mqtt::ConnectionEvent> events_;
-  std::vector<mqtt::TreeEntry> matches_;
   std::vector<Client*> dirty_;
   struct Routed {
     std::string account_id;
@@ -823,52 +773,21 @@ class Worker {
 
 
 void Worker::attach(const ClientPtr& c) {
-  const SteadyTime now = steadyNow();
+  const SteadyTime now = broker_.steadyNow();
   const std::string& client_id = c->identity->context.client_id;
-  const std::string key = sessionKey(c->auth.account.id, client_id);
-  auto it = sessions_.find(key);
-  if (it != sessions_.end() && it->second->client != nullptr) {
+  SessionRecord* held = sessions_.find(c->auth.account.id, client_id);
+  if (held != nullptr && held->client != nullptr) {
     // spec §9.3: the new connection wins; the old one ends with DUPLICATE_CLIENTID.
-    ClientPtr old = clients_.at(it->second->client->id);
+    ClientPtr old = clients_.at(held->client->id);
     old->connection.close(DisconnectReason::kDuplicateClientId, ReasonCode::kSessionTakenOver);
     closed(old);
-    it = sessions_.find(key);
   }
-  // A session belongs to the certificate that made it: another certificate allowed to connect
-  // with the client id takes the connection over but starts a session of its own, so it never
-  // sees what was stored for the first (docs/broker.md).
-  if (it != sessions_.end() &&
-      (c->connect_clean || it->second->identity->certificate_id != c->identity->certificate_id)) {
-    destroySession(it->second.get());
-    it = sessions_.end();
-  }
-  const bool present = it != sessions_.end();
-  SessionRecord* s = nullptr;
-  if (present) {
-    s = it->second.get();
-  } else {
-    auto record = std::make_unique<SessionRecord>();
-    record->account_id = c->auth.account.id;
-    record->region = c->auth.account.region;
-    record->client_id = client_id;
-    record->id = next_subscriber_id_++ * 64 + index_;
-    record->state = std::make_shared<mqtt::Session>();
-    s = record.get();
-    subscribers_[s->id] = s;
-    sessions_[key] = std::move(record);
-  }
+  auto [s, present] = sessions_.open({c->auth.account.id, c->auth.account.region, client_id,
+                                      c->identity, c->auth.policy, c->connect_clean,
+                                      c->connect_expiry});
   s->client = c.get();
-  s->identity = c->identity;
-  s->policy = c->auth.policy;
-  s->expiry_seconds = c->connect_expiry;
   c->session = s;
-  if (present) pruneSubscriptions(*s);  // the policy may have narrowed while it was away
-
-  // versionNumber: one per connect of the client id, back to 0 after an hour away (spec §9.6).
-  Version& version = versions_[key];
-  if (now - version.last_seen > std::chrono::hours(1)) version.number = 0;
-  version.last_seen = now;
-  c->lifecycle.version_number = ++version.number;
+  c->lifecycle.version_number = sessions_.nextVersion(c->auth.account.id, client_id, now);
 
   mqtt::AcceptOptions options;
   options.session_present = present;
@@ -892,29 +811,9 @@ void Worker::attach(const ClientPtr& c) {
 
 void Worker::deliverLocal(const std::string& account_id, const mqtt::MessagePtr& message,
                           mqtt::SubscriberId origin) {
-  auto tree = trees_.find(account_id);
-  if (tree == trees_.end()) return;
-  matches_.clear();
-  tree->second.collect(message->topic, [this](const mqtt::TreeEntry& e) { matches_.push_back(e); });
-  if (matches_.empty()) return;
-  // One delivery per session at the highest QoS its matching filters grant (MQTT 5 §3.3.4).
-  std::sort(matches_.begin(), matches_.end(),
-            [](const mqtt::TreeEntry& a, const mqtt::TreeEntry& b) {
-              return a.subscriber < b.subscriber;
-            });
-  for (std::size_t i = 0; i < matches_.size();) {
-    const mqtt::SubscriberId id = matches_[i].subscriber;
-    mqtt::SubscribeOptions options = matches_[i].options;
-    for (++i; i < matches_.size() && matches_[i].subscriber == id; ++i) {
-      options.qos = std::max(options.qos, matches_[i].options.qos);
-      options.no_local = options.no_local && matches_[i].options.no_local;
-      options.retain_as_published = options.retain_as_published ||
-                                    matches_[i].options.retain_as_published;
-    }
-    auto found = subscribers_.find(id);
-    if (found == subscribers_.end()) continue;
-    SessionRecord& s = *found->second;
-    if (options.no_local && id == origin) continue;
+  router_.match(account_id, message->topic,
+                [&](SessionRecord& s, const mqtt::SubscribeOptions& options) {
+    if (options.no_local && s.id == origin) return;
     mqtt::Delivery delivery{message, std::min(message->qos, options.qos),
                             options.retain_as_published && message->retain};
     if (s.client != nullptr) {
@@ -925,25 +824,17 @@ void Worker::deliverLocal(const std::string& account_id, const mqtt::MessagePtr&
       if (!s.policy ||
           !isAllowed(s.policy->check(Action::kReceive, ResourceKind::kTopic, message->topic))) {
         WorkerMetrics::add(metrics_.policy_denials[static_cast<std::size_t>(Action::kReceive)]);
-        continue;
+        return;
       }
-      // Offline persistent session: QoS 1 waits for the client (spec §9.3).
-      auto& queued = s.state->queued;
-      if (queued.size() >= broker_.options.max_offline_messages) {
-        queued.pop_front();
+      if (!sessions_.queueOffline(s, std::move(delivery))) {
         WorkerMetrics::add(metrics_.messages_dropped);
       }
-      queued.push_back(std::move(delivery));
     }
-  }
+  });
 }
 
 void Worker::reauthorize(const std::string& account_id) {
-  std::vector<SessionRecord*> affected;
-  for (auto& [key, s] : sessions_) {
-    if (s->account_id == account_id) affected.push_back(s.get());
-  }
-  for (SessionRecord* s : affected) {
+  for (SessionRecord* s : sessions_.ofAccount(account_id)) {
     const Identity& who = *s->identity;
     AuthOutcome outcome = broker_.authorizer.authorize(who.certificate_id, who.server_name,
                                                        who.context, who.will ? &*who.will : nullptr);
@@ -960,22 +851,9 @@ void Worker::reauthorize(const std::string& account_id) {
     auto& auth = std::get<Authorization>(outcome);
     s->policy = auth.policy;
     if (s->client != nullptr) s->client->auth = auth;
-    pruneSubscriptions(*s);
+    sessions_.prune(*s);  // subscriptions the new policy no longer allows end now
   }
   flushDirty();
-}
-
-void Worker::pruneSubscriptions(SessionRecord& s) {
-  auto& tree = trees_[s.account_id];
-  for (auto it = s.state->subscriptions.begin(); it != s.state->subscriptions.end();) {
-    if (isAllowed(s.policy->check(Action::kSubscribe, ResourceKind::kTopicFilter, it->first))) {
-      ++it;
-    } else {
-      tree.remove(it->first, s.id);
-      subscriptionRemoved(it->first);
-      it = s.state->subscriptions.erase(it);
-    }
-  }
 }
 
 bool Worker::mayReceive(const Client& c, const mqtt::Message& message) {
@@ -1056,33 +934,11 @@ void Worker::detach(const ClientPtr& c) {
     broker_.publishEvent(*this, s->account_id, disconnectedTopic(s->client_id),
                          disconnectedEvent(c->lifecycle, broker_.nowMillis(), reason));
   }
-  versions_[sessionKey(s->account_id, s->client_id)].last_seen = steadyNow();
-  if (s->expiry_seconds == 0) {
-    destroySession(s);
-  } else {
-    s->offline_since = steadyNow();
-    auto& queued = s->state->queued;
-    while (queued.size() > broker_.options.max_offline_messages) {
-      queued.pop_front();
-      WorkerMetrics::add(metrics_.messages_dropped);
-    }
-  }
-}
-
-void Worker::destroySession(SessionRecord* s) {
-  auto tree = trees_.find(s->account_id);
-  if (tree != trees_.end()) {
-    for (const auto& [filter, options] : s->state->subscriptions) {
-      tree->second.remove(filter, s->id);
-      subscriptionRemoved(filter);
-    }
-  }
-  subscribers_.erase(s->id);
-  sessions_.erase(sessionKey(s->account_id, s->client_id));
+  WorkerMetrics::add(metrics_.messages_dropped, sessions_.detach(*s, broker_.steadyNow()));
 }
 
 void Worker::sweep() {
-  const SteadyTime now = steadyNow();
+  const SteadyTime now = broker_.steadyNow();
   std::vector<ClientPtr> expired;
   for (const auto& [id, c] : clients_) {
     // kMoving here means a hand-over waiting on a write the client does not read.
@@ -1112,24 +968,14 @@ void Worker::sweep() {
       finish(c);
     }
   }
-  std::vector<SessionRecord*> ended;
-  for (const auto& [key, s] : sessions_) {
-    if (s->client == nullptr && now - s->offline_since > std::chrono::seconds(s->expiry_seconds)) {
-      ended.push_back(s.get());
-    }
-  }
-  for (SessionRecord* s : ended) destroySession(s);
-  std::erase_if(versions_, [&](const auto& entry) {
-    return now - entry.second.last_seen > std::chrono::hours(1) &&
-           sessions_.find(entry.first) == sessions_.end();
-  });
+  sessions_.expire(now);
   flushDirty();
 }
 
 }  // namespace
 
 Worker& Broker::Impl::homeOf(std::string_view account_id, std::string_view client_id) {
-  const std::size_t h = std::hash<std::string>()(sessionKey(account_id, client_id));
+  const std::size_t h = std::hash<std::string>()(SessionTable::key(account_id, client_id));
   return *workers[h % workers.size()];
 }
 

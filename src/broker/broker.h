@@ -47,7 +47,8 @@ struct BrokerDependencies {
   registry::Registry& registry;
   registry::CertificateIndex& certificates;
   registry::EventBus& events;
-  const Clock& clock;
+  const Clock& clock;                     // event timestamps, certificate dates
+  const MonotonicClock& monotonic_clock;  // keep-alive, connect timeout, session expiry
   Random& random;
   MessageObserver observer = {};  // empty: none
   // Whether the observer wants lifecycle events, which are built only when someone wants them.

@@ -136,8 +136,9 @@ int runServe(const ServeOptions& options) {
   broker_options.domain = config->domain;
   broker_options.require_server_name = options.require_sni;
   provisioning::AutoRegistrar auto_registrar(s.registry(), s.clock());
+  SteadyClock monotonic_clock;
   broker::BrokerDependencies broker_deps{s.registry(), s.certificateIndex(), s.events(), s.clock(),
-                                         s.random()};
+                                         monotonic_clock, s.random()};
   broker_deps.auto_registrar = &auto_registrar;
   broker_deps.observer = [&rule_engine](const mqtt::RoutedMessage& m) {
     rule_engine.onMessage(m);

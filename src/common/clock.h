@@ -30,6 +30,32 @@ class FakeClock final : public Clock {
   std::atomic<TimePoint::rep> now_;
 };
 
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// Time that only moves forward, for durations (keep-alive, timeouts, session expiry); injected
+// like Clock so tests move it instead of sleeping.
+class MonotonicClock {
+ public:
+  virtual ~MonotonicClock() = default;
+  virtual SteadyTime now() const = 0;
+};
+
+class SteadyClock final : public MonotonicClock {
+ public:
+  SteadyTime now() const override { return std::chrono::steady_clock::now(); }
+};
+
+class FakeMonotonicClock final : public MonotonicClock {
+ public:
+  explicit FakeMonotonicClock(SteadyTime start = SteadyTime{} + std::chrono::hours(1))
+      : now_(start.time_since_epoch().count()) {}
+  SteadyTime now() const override { return SteadyTime(SteadyTime::duration(now_.load())); }
+  void advance(std::chrono::steady_clock::duration by) { now_ += by.count(); }
+
+ private:
+  std::atomic<SteadyTime::rep> now_;
+};
+
 // Epoch seconds with millisecond fraction, the restJson timestamp form.
 double toEpochSeconds(TimePoint t);
 std::int64_t toEpochMillis(TimePoint t);
