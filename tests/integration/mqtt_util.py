@@ -435,6 +435,15 @@ class RawMqtt:
             if not byte & 0x80:
                 return n, i
 
+    def drain(self, timeout=None):
+        """Every PUBLISH the broker wrote to this connection before it answered a PINGREQ sent
+        now (acknowledging QoS 1): [(topic, payload bytes, qos, retain)]. A message routed before
+        this call (its publisher had its PUBACK) is written before the PINGRESP, so an empty list
+        proves nothing was delivered, without waiting for a quiet period."""
+        self.ping(timeout)
+        out, self.inbox = self.inbox, []
+        return out
+
     def messages(self, timeout):
         """Reads PUBLISHes (acknowledging QoS 1) until `timeout` passes quietly; returns
         [(topic, payload bytes, qos, retain)]."""

@@ -59,8 +59,7 @@ class ResumedSessionAuthorizationTest(MqttTestCase):
         c = self.raw(device, 4)
         present, rc = c.connect(client_id, clean=False)
         self.assertEqual(rc, 0)
-        c.ping()
-        got = [(topic, payload) for topic, payload, _, _ in c.inbox]
+        got = [(topic, payload) for topic, payload, _, _ in c.drain()]
         c.disconnect()
         return present, got
 
