@@ -169,6 +169,16 @@ class Worker {
   asio::io_context& io() { return io_; }
   const WorkerMetrics& metrics() const { return metrics_; }
 
+  // Closes a descriptor whose socket other descriptors still share. Asio's close() leaves the
+  // descriptor in this loop's epoll set (it counts on close() to remove it, which it does only
+  // once the last descriptor of the socket closes), and the stale entry would go on reporting
+  // the shared socket's readiness; release() deletes it from the set first.
+  static void closeShared(tcp::acceptor& acceptor) {
+    boost::system::error_code ec;
+    const int fd = acceptor.release(ec);
+    if (!ec) ::close(fd);
+  }
+
   // Accepts on `listening`, a duplicate of the one listening socket every worker shares.
   Status acceptOn(int listening, const tcp::endpoint& endpoint,
                   std::shared_ptr<pki::TlsServerContext> tls) {
@@ -193,7 +203,7 @@ class Worker {
   // Runs on this worker: closes everything, then lets the loop end.
   void shutdown() {
     stopping_ = true;
-    for (auto& a : acceptors_) a->close();
+    for (auto& a : acceptors_) closeShared(*a);
     sweep_.cancel();
     std::vector<ClientPtr> all;
     for (auto& [id, c] : clients_) all.push_back(c);
@@ -1056,12 +1066,15 @@ Status Broker::start() {
     }
     endpoint = listening.local_endpoint();
     port = endpoint.port();
+    Status added;
     for (auto& w : b.workers) {
       const int fd = ::dup(listening.native_handle());
-      if (fd < 0) return environmentError("cannot duplicate the listening socket", errno);
-      FG_RETURN_IF_ERROR(w->acceptOn(fd, endpoint, context));
+      added = fd < 0 ? environmentError("cannot duplicate the listening socket", errno)
+                     : w->acceptOn(fd, endpoint, context);
+      if (!added.ok()) break;
     }
-    return {};
+    Worker::closeShared(listening);
+    return added;
   };
   FG_RETURN_IF_ERROR(listenAll(b.options.mqtt_port, b.tls_mqtt, b.mqtt_port));
   FG_RETURN_IF_ERROR(listenAll(b.options.alpn_port, b.tls_alpn, b.alpn_port));
