@@ -72,8 +72,9 @@ double inProcessRate(const Options& o, const std::vector<std::string>& csrs) {
   ca_profile.not_before = std::chrono::system_clock::now();
   ca_profile.not_after = ca_profile.not_before + std::chrono::hours(24 * 3650);
   ca_profile.is_ca = true;
-  auto ca_cert = pki::CertificateAuthority::selfSign(*ca_key, ca_profile, random);
-  pki::CertificateAuthority ca(*ca_cert, std::move(ca_key).value());
+  auto ca_signer = std::make_shared<pki::SoftwareSigner>(std::move(ca_key).value());
+  auto ca_cert = pki::CertificateAuthority::selfSign(*ca_signer, ca_profile, random);
+  pki::CertificateAuthority ca(*ca_cert, ca_signer);
   pki::IssueProfile profile;
   profile.subject.attributes = {{"CN", "AWS IoT Certificate"}};
   profile.not_before = std::chrono::system_clock::now();

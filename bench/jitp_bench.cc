@@ -322,7 +322,9 @@ int main(int argc, char** argv) {
     auto ca_cert = orDie(pki::Certificate::fromPem(readFile(o.device_ca_file)), "--device-ca");
     auto ca_key =
         orDie(pki::PrivateKey::fromPem(readFile(o.device_ca_key_file)), "--device-ca-key");
-    auto ca = orDie(pki::CertificateAuthority::create(ca_cert, std::move(ca_key)), "device CA");
+    auto ca = orDie(pki::CertificateAuthority::create(
+                        ca_cert, std::make_shared<pki::SoftwareSigner>(std::move(ca_key))),
+                    "device CA");
     const auto make_start = Steady::now();
     const std::vector<Device> devices = makeDevices(ca, o.devices, o.threads);
     std::printf("made %d device keys and certificates in %.2f s (CN=%s ... %s, O=Bench)\n",

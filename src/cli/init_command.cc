@@ -32,10 +32,13 @@ Result<pki::CertificateAuthority> ensureRootCa(const std::filesystem::path& cert
   profile.not_before = std::chrono::system_clock::now() - hours(1);
   profile.not_after = not_after;
   profile.is_ca = true;
-  FG_ASSIGN_OR_RETURN(auto certificate, pki::CertificateAuthority::selfSign(private_key, profile, random));
-  FG_RETURN_IF_ERROR(writeNewFile(key, private_key.privateKeyPem(), 0600));
+  const std::string private_key_pem = private_key.privateKeyPem();
+  auto signer = std::make_shared<pki::SoftwareSigner>(std::move(private_key));
+  FG_ASSIGN_OR_RETURN(auto certificate,
+                      pki::CertificateAuthority::selfSign(*signer, profile, random));
+  FG_RETURN_IF_ERROR(writeNewFile(key, private_key_pem, 0600));
   FG_RETURN_IF_ERROR(writeNewFile(cert, certificate.pem(), 0644));
-  return pki::CertificateAuthority(certificate, std::move(private_key));
+  return pki::CertificateAuthority(certificate, std::move(signer));
 }
 
 Status ensureServerCertificate(const DataDir& dir, const pki::CertificateAuthority& root,

@@ -42,7 +42,8 @@ Result<pki::CertificateAuthority> loadCa(const std::filesystem::path& cert,
   FG_ASSIGN_OR_RETURN(std::string key_pem, readFile(key));
   FG_ASSIGN_OR_RETURN(auto certificate, pki::Certificate::fromPem(cert_pem));
   FG_ASSIGN_OR_RETURN(auto private_key, pki::PrivateKey::fromPem(key_pem));
-  return pki::CertificateAuthority::create(std::move(certificate), std::move(private_key));
+  return pki::CertificateAuthority::create(
+      std::move(certificate), std::make_shared<pki::SoftwareSigner>(std::move(private_key)));
 }
 
 Status writeCredentials(const std::filesystem::path& path, const Credentials& c) {
@@ -82,11 +83,12 @@ Services::Services(Config config, std::unique_ptr<store::SqliteDatabase> db,
     : config_(std::move(config)),
       db_(std::move(db)),
       device_ca_(std::move(device_ca)),
+      device_issuer_(device_ca_, pki::deviceCertificatePolicy(), clock_, random_),
       key_pool_(config_.issued_key_type, key_pool_size),
       secrets_(std::move(secrets)),
       secrets_key_file_(std::move(secrets_key_file)) {
   registry_ = std::make_unique<registry::Registry>(registry::Registry::Dependencies{
-      *db_, clock_, random_, device_ca_, key_pool_, events_, secrets_});
+      *db_, clock_, random_, device_issuer_, key_pool_, events_, secrets_});
   certificate_index_ = std::make_unique<registry::CertificateIndex>(*registry_, events_);
 }
 

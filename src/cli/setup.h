@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "pki/authority.h"
 #include "pki/digest.h"
+#include "pki/issuer.h"
 #include "pki/key_pool.h"
 #include "pki/secret_keyring.h"
 #include "registry/certificate_index.h"
@@ -68,6 +69,7 @@ class Services {
   pki::SecureRandom random_;
   std::unique_ptr<store::SqliteDatabase> db_;
   pki::CertificateAuthority device_ca_;
+  pki::Issuer device_issuer_;
   pki::KeyPool key_pool_;
   pki::SecretKeyring secrets_;
   std::filesystem::path secrets_key_file_;

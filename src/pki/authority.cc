@@ -1,13 +1,5 @@
-// parsePublicKey below uses the legacy key decoders on purpose (see there).
-#define OPENSSL_SUPPRESS_DEPRECATED
-
 #include "pki/authority.h"
 
-#include <arpa/inet.h>
-#include <openssl/ec.h>
-#include <openssl/rsa.h>
-
-#include <algorithm>
 #include <array>
 
 #include "pki/openssl_util.h"
@@ -91,11 +83,8 @@ Result<internal::GeneralNamesPtr> altNames(const IssueProfile& profile) {
     name.release();
     return {};
   };
+  FG_RETURN_IF_ERROR(internal::checkAltNames(profile.dns_names, profile.ip_addresses));
   for (const auto& dns : profile.dns_names) {
-    const bool ascii =
-        !dns.empty() && dns.size() <= 253 &&
-        std::all_of(dns.begin(), dns.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-    if (!ascii) return Error(kInvalid, "invalid DNS name in subjectAltName");
     ASN1_IA5STRING* value = ASN1_IA5STRING_new();
     if (value != nullptr && ASN1_STRING_set(value, dns.data(), static_cast<int>(dns.size())) != 1) {
       ASN1_IA5STRING_free(value);
@@ -104,17 +93,11 @@ Result<internal::GeneralNamesPtr> altNames(const IssueProfile& profile) {
     FG_RETURN_IF_ERROR(push(GEN_DNS, value));
   }
   for (const auto& ip : profile.ip_addresses) {
-    std::array<unsigned char, 16> address{};
-    int length = 0;
-    if (inet_pton(AF_INET, ip.c_str(), address.data()) == 1) {
-      length = 4;
-    } else if (inet_pton(AF_INET6, ip.c_str(), address.data()) == 1) {
-      length = 16;
-    } else {
-      return Error(kInvalid, "invalid IP address in subjectAltName: " + ip);
-    }
+    const std::string address = *internal::ipAddressBytes(ip);  // checked above
     ASN1_OCTET_STRING* value = ASN1_OCTET_STRING_new();
-    if (value != nullptr && ASN1_OCTET_STRING_set(value, address.data(), length) != 1) {
+    if (value != nullptr &&
+        ASN1_OCTET_STRING_set(value, reinterpret_cast<const unsigned char*>(address.data()),
+                              static_cast<int>(address.size())) != 1) {
       ASN1_OCTET_STRING_free(value);
       value = nullptr;
     }
@@ -192,11 +175,32 @@ Status addExtensions(X509* x509, const IssueProfile& profile, EVP_PKEY* subject_
   return {};
 }
 
-// Builds and signs one certificate; `issuer_name` is null for a self-signed one. When given,
-// `subject_key_der` is the SubjectPublicKeyInfo the certificate must carry byte for byte.
-Result<X509Ptr> build(const IssueProfile& profile, EVP_PKEY* subject_key,
-                      std::string_view subject_key_der, const X509_NAME* issuer_name,
-                      const std::string& issuer_key_id, EVP_PKEY* signing_key, Random& random) {
+// OpenSSL 3.0 signs a certificate only with a key it holds (X509_sign), while a key in a token
+// signs bytes: so this fills in what X509_sign would, with the signer's signature over the
+// encoded TBSCertificate. 3.0 has no setters for the algorithm and signature fields; the getters
+// point into `x509`, which is not a const object, so writing through them is sound.
+Status signCertificate(X509* x509, const Signer& signer) {
+  const ASN1_BIT_STRING* signature = nullptr;
+  const X509_ALGOR* algorithm = nullptr;
+  X509_get0_signature(&signature, &algorithm, x509);
+  FG_RETURN_IF_ERROR(internal::setSignatureAlgorithm(
+      const_cast<X509_ALGOR*>(X509_get0_tbs_sigalg(x509)), signer.algorithm()));
+  FG_RETURN_IF_ERROR(
+      internal::setSignatureAlgorithm(const_cast<X509_ALGOR*>(algorithm), signer.algorithm()));
+  const std::string to_be_signed = internal::toBeSignedString(x509, i2d_re_X509_tbs);
+  if (to_be_signed.empty()) {
+    return internalError("certificate encoding: " + internal::drainErrors());
+  }
+  FG_ASSIGN_OR_RETURN(std::string value, signer.sign(to_be_signed));
+  return internal::setSignatureValue(const_cast<ASN1_BIT_STRING*>(signature), value);
+}
+
+// Builds one certificate for the key `subject_key_der` (which it carries byte for byte) and has
+// `signer` sign it; `issuer_name` is null for a self-signed one.
+Result<X509Ptr> build(const IssueProfile& profile, std::string_view subject_key_der,
+                      const X509_NAME* issuer_name, const std::string& issuer_key_id,
+                      const Signer& signer, Random& random) {
+  FG_ASSIGN_OR_RETURN(auto subject_key, internal::parsePublicKey(subject_key_der));
   if (profile.not_after <= profile.not_before) {
     return Error(kInvalid, "certificate validity period is empty");
   }
@@ -217,110 +221,60 @@ Result<X509Ptr> build(const IssueProfile& profile, EVP_PKEY* subject_key,
   }
   FG_RETURN_IF_ERROR(setTime(X509_getm_notBefore(x509.get()), profile.not_before));
   FG_RETURN_IF_ERROR(setTime(X509_getm_notAfter(x509.get()), profile.not_after));
-  if (X509_set_pubkey(x509.get(), subject_key) != 1) {
+  if (X509_set_pubkey(x509.get(), subject_key.get()) != 1) {
     return internal::opensslError(kInvalid, "public key cannot be used in a certificate");
   }
   // A legacy decoder may quietly normalise an unusual key (e.g. RSA-PSS to plain RSA); the
   // certificate must certify exactly the key it was asked to.
-  if (!subject_key_der.empty() &&
-      internal::i2dString<X509_PUBKEY>(X509_get_X509_PUBKEY(x509.get()), i2d_X509_PUBKEY) !=
-          subject_key_der) {
+  if (internal::i2dString<X509_PUBKEY>(X509_get_X509_PUBKEY(x509.get()), i2d_X509_PUBKEY) !=
+      subject_key_der) {
     return Error(kInvalid, "public key encoding is not supported");
   }
   const std::string subject_key_id = keyIdentifier(X509_get_X509_PUBKEY(x509.get()));
   if (subject_key_id.empty()) return internalError("subject key identifier");
-  FG_RETURN_IF_ERROR(addExtensions(x509.get(), profile, subject_key, subject_key_id,
+  FG_RETURN_IF_ERROR(addExtensions(x509.get(), profile, subject_key.get(), subject_key_id,
                                    issuer_name != nullptr ? issuer_key_id : subject_key_id));
-  if (X509_sign(x509.get(), signing_key, EVP_sha256()) <= 0) {
-    return internalError("certificate signing failed: " + internal::drainErrors());
-  }
+  FG_RETURN_IF_ERROR(signCertificate(x509.get(), signer));
   return x509;
-}
-
-// OpenSSL 3.0 decodes public keys through its provider decoder framework, which costs ~0.4 ms
-// per key, and X509_set_pubkey on such a key encodes and decodes it once more. The legacy
-// EC_KEY / RSA decoders cost a fraction of that and yield a key X509_set_pubkey encodes
-// directly: issuing (on the CreateCertificateFromCsr request path) gets ~10x cheaper. They are
-// deprecated in 3.0 but supported throughout 3.x.
-Result<internal::EvpPkeyPtr> parsePublicKey(std::string_view der) {
-  if (der.empty() || der.size() > internal::kMaxInputBytes) {
-    return Error(kInvalid, "public key is missing or too large");
-  }
-  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
-  const auto* end = begin + der.size();
-  const auto length = static_cast<long>(der.size());
-  internal::EvpPkeyPtr key(EVP_PKEY_new());
-  if (key == nullptr) return internalError("public key: out of memory");
-
-  const unsigned char* p = begin;
-  if (std::unique_ptr<EC_KEY, internal::Deleter<EC_KEY, EC_KEY_free>> ec{
-          d2i_EC_PUBKEY(nullptr, &p, length)}) {
-    if (p != end) return Error(kInvalid, "public key has trailing data");
-    const EC_GROUP* group = EC_KEY_get0_group(ec.get());
-    if (EC_KEY_decoded_from_explicit_params(ec.get()) != 0 || group == nullptr ||
-        !internal::isAcceptedCurve(OBJ_nid2sn(EC_GROUP_get_curve_name(group)))) {
-      return Error(kInvalid,
-                   "public key not accepted: EC keys must use the named curve P-256, "
-                   "P-384 or P-521");
-    }
-    if (EVP_PKEY_assign_EC_KEY(key.get(), ec.get()) != 1) {
-      return internalError("public key: " + internal::drainErrors());
-    }
-    ec.release();  // now owned by key
-    return key;
-  }
-  p = begin;
-  if (std::unique_ptr<RSA, internal::Deleter<RSA, RSA_free>> rsa{
-          d2i_RSA_PUBKEY(nullptr, &p, length)}) {
-    if (p != end) return Error(kInvalid, "public key has trailing data");
-    if (RSA_bits(rsa.get()) < 2048) {
-      return Error(kInvalid, "public key not accepted: RSA keys must be at least 2048 bits");
-    }
-    if (EVP_PKEY_assign_RSA(key.get(), rsa.get()) != 1) {
-      return internalError("public key: " + internal::drainErrors());
-    }
-    rsa.release();
-    return key;
-  }
-  return internal::opensslError(
-      kInvalid, "public key could not be parsed; it must be an RSA or EC SubjectPublicKeyInfo");
 }
 
 }  // namespace
 
-CertificateAuthority::CertificateAuthority(Certificate certificate, PrivateKey key)
+CertificateAuthority::CertificateAuthority(Certificate certificate,
+                                           std::shared_ptr<const Signer> signer)
     : certificate_(std::move(certificate)),
-      key_(std::move(key)),
+      signer_(std::move(signer)),
       key_id_(authorityKeyIdentifier(certificate_)) {}
 
-Result<CertificateAuthority> CertificateAuthority::create(Certificate certificate, PrivateKey key) {
+Result<CertificateAuthority> CertificateAuthority::create(Certificate certificate,
+                                                          std::shared_ptr<const Signer> signer) {
   internal::ErrorScope scope;
-  if (key.native() == nullptr || X509_check_private_key(certificate.native(), key.native()) != 1) {
+  if (signer == nullptr) return Error(kInvalid, "no key to sign with");
+  FG_ASSIGN_OR_RETURN(auto signer_key, internal::parsePublicKey(signer->publicKeyDer()));
+  if (EVP_PKEY_eq(X509_get0_pubkey(certificate.native()), signer_key.get()) != 1) {
     internal::drainErrors();
     return Error(kInvalid, "the private key does not match the CA certificate");
   }
   if (!certificate.isCa()) {
     return Error(ErrorKind::kCertificateValidation, "the certificate is not a CA certificate");
   }
-  return CertificateAuthority(std::move(certificate), std::move(key));
+  return CertificateAuthority(std::move(certificate), std::move(signer));
 }
 
-Result<Certificate> CertificateAuthority::selfSign(const PrivateKey& key,
+Result<Certificate> CertificateAuthority::selfSign(const Signer& signer,
                                                    const IssueProfile& profile, Random& random) {
   internal::ErrorScope scope;
-  if (key.native() == nullptr) return Error(kInvalid, "no key to sign with");
   FG_ASSIGN_OR_RETURN(auto x509,
-                      build(profile, key.native(), {}, nullptr, {}, key.native(), random));
+                      build(profile, signer.publicKeyDer(), nullptr, {}, signer, random));
   return Certificate::adopt(x509.release());
 }
 
 Result<Certificate> CertificateAuthority::issue(const std::string& subject_public_key_der,
                                                 const IssueProfile& profile, Random& random) const {
   internal::ErrorScope scope;
-  FG_ASSIGN_OR_RETURN(auto subject_key, parsePublicKey(subject_public_key_der));
-  FG_ASSIGN_OR_RETURN(auto x509, build(profile, subject_key.get(), subject_public_key_der,
-                                       X509_get_subject_name(certificate_.native()), key_id_,
-                                       key_.native(), random));
+  FG_ASSIGN_OR_RETURN(
+      auto x509, build(profile, subject_public_key_der,
+                       X509_get_subject_name(certificate_.native()), key_id_, *signer_, random));
   return Certificate::adopt(x509.release());
 }
 

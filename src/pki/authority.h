@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,7 +10,7 @@
 #include "common/random.h"
 #include "pki/certificate.h"
 #include "pki/certificate_request.h"
-#include "pki/key.h"
+#include "pki/signer.h"
 
 namespace fleetgate::pki {
 
@@ -25,17 +26,20 @@ struct IssueProfile {
   bool server_auth = false;  // extendedKeyUsage serverAuth (else clientAuth for leaves)
 };
 
-// A certificate plus the key that signs with it. Issues X.509 v3 certificates with a
-// random 128-bit serial, SHA-256 signatures, SKI/AKI, key usage appropriate to the profile.
+// A CA certificate plus the Signer that holds its key. Issues X.509 v3 certificates with a
+// random 128-bit serial, SHA-256 signatures, SKI/AKI, key usage appropriate to the profile. It
+// never sees the private key: the signer signs the encoded to-be-signed certificate. Copies
+// share the signer.
 class CertificateAuthority {
  public:
-  CertificateAuthority(Certificate certificate, PrivateKey key);
-  // Like the constructor, but checks that `key` belongs to `certificate` and that the
+  CertificateAuthority(Certificate certificate, std::shared_ptr<const Signer> signer);
+  // Like the constructor, but checks that `signer` holds the key of `certificate` and that the
   // certificate is a CA (basicConstraints CA:TRUE). For CAs loaded from files or a store.
-  static Result<CertificateAuthority> create(Certificate certificate, PrivateKey key);
+  static Result<CertificateAuthority> create(Certificate certificate,
+                                             std::shared_ptr<const Signer> signer);
 
-  // A self-signed CA certificate for `key`.
-  static Result<Certificate> selfSign(const PrivateKey& key, const IssueProfile& profile,
+  // A self-signed CA certificate for the signer's key.
+  static Result<Certificate> selfSign(const Signer& signer, const IssueProfile& profile,
                                       Random& random);
 
   Result<Certificate> issue(const std::string& subject_public_key_der, const IssueProfile& profile,
@@ -44,11 +48,10 @@ class CertificateAuthority {
                                       const IssueProfile& profile, Random& random) const;
 
   const Certificate& certificate() const { return certificate_; }
-  const PrivateKey& key() const { return key_; }
 
  private:
   Certificate certificate_;
-  PrivateKey key_;
+  std::shared_ptr<const Signer> signer_;
   std::string key_id_;  // authorityKeyIdentifier of every certificate this CA issues
 };
 

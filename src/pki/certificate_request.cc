@@ -14,20 +14,41 @@ constexpr ErrorKind kInvalid = ErrorKind::kInvalidRequest;
 
 CertificateRequest::CertificateRequest(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
 
-Result<std::string> CertificateRequest::createPem(const PrivateKey& key,
+Result<std::string> CertificateRequest::createPem(const Signer& signer,
                                                   const DistinguishedName& subject) {
   internal::ErrorScope scope;
+  FG_ASSIGN_OR_RETURN(auto key, internal::parsePublicKey(signer.publicKeyDer()));
   internal::X509ReqPtr request(X509_REQ_new());
   if (request == nullptr || X509_REQ_set_version(request.get(), 0) != 1 ||
-      X509_REQ_set_pubkey(request.get(), key.native()) != 1) {
+      X509_REQ_set_pubkey(request.get(), key.get()) != 1) {
     return internal::opensslError(ErrorKind::kInternalFailure, "cannot build a CSR");
   }
   FG_RETURN_IF_ERROR(
       internal::setName(X509_REQ_get_subject_name(request.get()), subject, kInvalid));
-  if (X509_REQ_sign(request.get(), key.native(), EVP_sha256()) <= 0) {
+  // What X509_REQ_sign does, with the signer's signature over the CertificationRequestInfo.
+  const std::string to_be_signed = internal::toBeSignedString(request.get(), i2d_re_X509_REQ_tbs);
+  if (to_be_signed.empty()) {
+    return internal::opensslError(ErrorKind::kInternalFailure, "cannot encode the CSR");
+  }
+  FG_ASSIGN_OR_RETURN(std::string signature, signer.sign(to_be_signed));
+  internal::X509AlgorPtr algorithm(X509_ALGOR_new());
+  internal::Asn1BitStringPtr value(ASN1_BIT_STRING_new());
+  if (algorithm == nullptr || value == nullptr) return internalError("CSR: out of memory");
+  FG_RETURN_IF_ERROR(internal::setSignatureAlgorithm(algorithm.get(), signer.algorithm()));
+  FG_RETURN_IF_ERROR(internal::setSignatureValue(value.get(), signature));
+  if (X509_REQ_set1_signature_algo(request.get(), algorithm.get()) != 1) {
     return internal::opensslError(ErrorKind::kInternalFailure, "cannot sign the CSR");
   }
+  X509_REQ_set0_signature(request.get(), value.release());
   return internal::toPem("CERTIFICATE REQUEST", internal::i2dString(request.get(), i2d_X509_REQ));
+}
+
+Result<std::string> CertificateRequest::createPem(const PrivateKey& key,
+                                                  const DistinguishedName& subject) {
+  if (key.native() == nullptr) return internalError("no key to sign the CSR with");
+  // The signer owns a reference of its own to the key, which stays the caller's.
+  EVP_PKEY_up_ref(key.native());
+  return createPem(SoftwareSigner(PrivateKey(key.native())), subject);
 }
 
 Result<CertificateRequest> CertificateRequest::fromPem(std::string_view pem) {

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "pki/certificate.h"
 #include "pki/key.h"
+#include "pki/signer.h"
 
 struct X509_req_st;
 
@@ -20,8 +21,10 @@ class CertificateRequest {
   // InvalidRequestException with a client-safe message.
   static Result<CertificateRequest> fromPem(std::string_view pem);
 
-  // A PEM CSR for `key` with `subject`, signed with SHA-256 (device-side tooling: factory
-  // minting, the `csr` command, benchmarks).
+  // A PEM CSR for the signer's key with `subject`, signed with SHA-256 (device-side tooling:
+  // factory minting, a key inside a token, the `csr` command, benchmarks).
+  static Result<std::string> createPem(const Signer& signer, const DistinguishedName& subject);
+  // The same for a key in memory.
   static Result<std::string> createPem(const PrivateKey& key, const DistinguishedName& subject);
 
   DistinguishedName subject() const;

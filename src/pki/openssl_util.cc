@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <openssl/core_names.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -231,6 +232,57 @@ std::string keyStrengthProblem(const EVP_PKEY* key) {
 
 bool isAcceptedCurve(std::string_view group_name) {
   return group_name == "prime256v1" || group_name == "secp384r1" || group_name == "secp521r1";
+}
+
+Status checkAltNames(const std::vector<std::string>& dns_names,
+                     const std::vector<std::string>& ip_addresses) {
+  for (const auto& dns : dns_names) {
+    const bool ascii =
+        !dns.empty() && dns.size() <= 253 &&
+        std::all_of(dns.begin(), dns.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+    if (!ascii) return Error(ErrorKind::kInvalidRequest, "invalid DNS name in subjectAltName");
+  }
+  for (const auto& ip : ip_addresses) {
+    if (!ipAddressBytes(ip)) {
+      return Error(ErrorKind::kInvalidRequest, "invalid IP address in subjectAltName: " + ip);
+    }
+  }
+  return {};
+}
+
+std::optional<std::string> ipAddressBytes(const std::string& text) {
+  std::array<char, 16> address{};
+  if (inet_pton(AF_INET, text.c_str(), address.data()) == 1) {
+    return std::string(address.data(), 4);
+  }
+  if (inet_pton(AF_INET6, text.c_str(), address.data()) == 1) {
+    return std::string(address.data(), 16);
+  }
+  return std::nullopt;
+}
+
+Status setSignatureAlgorithm(X509_ALGOR* field, SignatureAlgorithm algorithm) {
+  // RFC 5758 §3.2: the ECDSA identifiers have no parameters; RFC 4055 §5: the RSA ones a NULL.
+  const bool ecdsa = algorithm == SignatureAlgorithm::kEcdsaSha256;
+  ASN1_OBJECT* identifier =
+      OBJ_nid2obj(ecdsa ? NID_ecdsa_with_SHA256 : NID_sha256WithRSAEncryption);
+  if (identifier == nullptr ||
+      X509_ALGOR_set0(field, identifier, ecdsa ? V_ASN1_UNDEF : V_ASN1_NULL, nullptr) != 1) {
+    return internalError("signature algorithm: " + drainErrors());
+  }
+  return {};
+}
+
+Status setSignatureValue(ASN1_BIT_STRING* field, std::string_view signature) {
+  if (signature.empty()) return internalError("the signer returned an empty signature");
+  if (ASN1_STRING_set(field, signature.data(), static_cast<int>(signature.size())) != 1) {
+    return internalError("signature value: out of memory");
+  }
+  // A signature is whole bytes: say so, or the encoder counts trailing zero bits as unused
+  // (what ASN1_item_sign does too).
+  field->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+  field->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+  return {};
 }
 
 Result<PrivateKey> generateKey(KeyType type, const std::atomic<bool>* cancel) {

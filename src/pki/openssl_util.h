@@ -6,6 +6,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -13,6 +14,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,6 +24,7 @@
 #include "common/error.h"
 #include "pki/certificate.h"
 #include "pki/key.h"
+#include "pki/signer.h"
 
 namespace fleetgate::pki::internal {
 
@@ -41,6 +44,8 @@ using X509ExtensionPtr =
 using X509PubkeyPtr = std::unique_ptr<X509_PUBKEY, Deleter<X509_PUBKEY, X509_PUBKEY_free>>;
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
+using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX, EVP_MD_CTX_free>>;
+using X509AlgorPtr = std::unique_ptr<X509_ALGOR, Deleter<X509_ALGOR, X509_ALGOR_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 using BignumPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
 using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, Deleter<ASN1_INTEGER, ASN1_INTEGER_free>>;
@@ -106,6 +111,18 @@ std::string i2dString(const T* object, int (*i2d)(const T*, unsigned char**)) {
   return out;
 }
 
+// The to-be-signed part of a certificate or CSR (i2d_re_X509_tbs, i2d_re_X509_REQ_tbs), encoded
+// afresh rather than from an encoding cached before the last change; empty on failure.
+template <typename T>
+std::string toBeSignedString(T* object, int (*i2d_re)(T*, unsigned char**)) {
+  unsigned char* encoded = nullptr;
+  const int length = i2d_re(object, &encoded);
+  if (length <= 0) return {};
+  std::string out(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(length));
+  OPENSSL_free(encoded);
+  return out;
+}
+
 DistinguishedName toDistinguishedName(const X509_NAME* name);
 // The names of a certificate's GENERAL_NAMES extension (`nid`: NID_subject_alt_name or
 // NID_issuer_alt_name) in order, as (kind, text) with the IoT policy kind names "DNSName",
@@ -123,6 +140,23 @@ std::int64_t toUnixSeconds(TimePoint t);
 std::string keyStrengthProblem(const EVP_PKEY* key);
 // P-256, P-384 or P-521 by OpenSSL group name ("prime256v1", "secp384r1", "secp521r1").
 bool isAcceptedCurve(std::string_view group_name);
+
+// A SubjectPublicKeyInfo as a key a certificate can carry, refusing what keyStrengthProblem
+// refuses. Errors are InvalidRequestException with a client-safe message. (In public_key.cc.)
+Result<EvpPkeyPtr> parsePublicKey(std::string_view der);
+
+// Subject alternative names a certificate can carry: a DNS name is printable ASCII of at most
+// 253 characters, an IP address textual IPv4 or IPv6. InvalidRequestException naming the first
+// that is not.
+Status checkAltNames(const std::vector<std::string>& dns_names,
+                     const std::vector<std::string>& ip_addresses);
+// The 4 or 16 bytes of a textual IPv4 or IPv6 address.
+std::optional<std::string> ipAddressBytes(const std::string& text);
+
+// The two halves of putting a Signer's signature where X509_sign or X509_REQ_sign would:
+// `field` becomes the AlgorithmIdentifier of `algorithm`, or the BIT STRING of `signature`.
+Status setSignatureAlgorithm(X509_ALGOR* field, SignatureAlgorithm algorithm);
+Status setSignatureValue(ASN1_BIT_STRING* field, std::string_view signature);
 
 // Key generation that the key pool can abort part way (RSA prime search) when `cancel` is set.
 Result<PrivateKey> generateKey(KeyType type, const std::atomic<bool>* cancel);

@@ -1,9 +1,8 @@
 // Device certificates (spec §1.5, §2.1).
-#include <chrono>
 #include <limits>
 
 #include "common/encoding.h"
-#include "pki/certificate_request.h"
+#include "pki/issuer.h"
 #include "registry/internal.h"
 #include "registry/registry.h"
 #include "registry/validation.h"
@@ -14,8 +13,6 @@ using internal::millis;
 using internal::timeOf;
 
 namespace {
-
-constexpr std::size_t kMaxCsrLength = 4096;
 
 constexpr const char* kCertificateColumns =
     "account_id, id, pem, status, ca_id, mode, created_at, modified_at, customer_version, "
@@ -45,21 +42,6 @@ Result<std::optional<Certificate>> loadCertificate(store::Transaction& tx, const
                                             {a.id, std::string(id)}));
   if (!row) return std::optional<Certificate>();
   return std::optional<Certificate>(certificateFrom(*row));
-}
-
-// AWS-issued certificates expire at the end of 2049 (spec §1.5).
-TimePoint endOf2049() {
-  using namespace std::chrono;
-  return sys_days{year{2050} / January / 1} - seconds{1};
-}
-
-pki::IssueProfile deviceProfile(TimePoint now) {
-  pki::IssueProfile profile;
-  profile.subject.attributes = {{"CN", "AWS IoT Certificate"}};
-  // Back-dated an hour so devices with a slightly slow clock accept it at once.
-  profile.not_before = now - std::chrono::hours(1);
-  profile.not_after = endOf2049();
-  return profile;
 }
 
 }  // namespace
@@ -117,9 +99,9 @@ Result<Certificate> Registry::insertCertificateTx(store::Transaction& tx,
 
 Result<IssuedCertificate> Registry::createKeysAndCertificate(const Account& a, bool set_active) {
   FG_ASSIGN_OR_RETURN(pki::PrivateKey key, deps_.key_pool.take());
-  FG_ASSIGN_OR_RETURN(pki::Certificate cert,
-                      deps_.device_ca.issue(key.publicKeyDer(), deviceProfile(deps_.clock.now()),
-                                            deps_.random));
+  pki::IssueRequest request;
+  request.public_key_der = key.publicKeyDer();
+  FG_ASSIGN_OR_RETURN(pki::Certificate cert, deps_.device_issuer.issue(request));
   FG_ASSIGN_OR_RETURN(
       Certificate record,
       insertCertificate(a, cert, set_active ? CertificateStatus::kActive : CertificateStatus::kInactive,
@@ -127,18 +109,9 @@ Result<IssuedCertificate> Registry::createKeysAndCertificate(const Account& a, b
   return IssuedCertificate{std::move(record), key.privateKeyPem(), key.publicKeyPem()};
 }
 
-Result<pki::Certificate> Registry::signCsr(std::string_view csr_pem) {
-  if (csr_pem.empty() || csr_pem.size() > kMaxCsrLength) {
-    return Error(ErrorKind::kInvalidRequest,
-                 "certificateSigningRequest must be 1 to 4096 characters long.");
-  }
-  FG_ASSIGN_OR_RETURN(auto csr, pki::CertificateRequest::fromPem(csr_pem));
-  return deps_.device_ca.issueForRequest(csr, deviceProfile(deps_.clock.now()), deps_.random);
-}
-
 Result<Certificate> Registry::createCertificateFromCsr(const Account& a, std::string_view csr_pem,
                                                        bool set_active) {
-  FG_ASSIGN_OR_RETURN(pki::Certificate cert, signCsr(csr_pem));
+  FG_ASSIGN_OR_RETURN(pki::Certificate cert, deps_.device_issuer.issueForCsr(csr_pem));
   return insertCertificate(
       a, cert, set_active ? CertificateStatus::kActive : CertificateStatus::kInactive,
       std::nullopt, CertificateMode::kDefault);

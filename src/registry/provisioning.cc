@@ -120,7 +120,7 @@ Result<ProvisioningOutcome> Registry::provision(
         break;
       }
       case PlannedCertificate::Source::kCsr: {
-        auto issued = signCsr(pc.value);
+        auto issued = deps_.device_issuer.issueForCsr(pc.value);
         if (!issued.ok()) return registrationFailure(std::move(issued).error(), cert_what);
         planned_cert = std::move(issued).value();
         break;

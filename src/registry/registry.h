@@ -7,7 +7,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/random.h"
-#include "pki/authority.h"
+#include "pki/issuer.h"
 #include "pki/key_pool.h"
 #include "pki/secret_keyring.h"
 #include "registry/events.h"
@@ -149,7 +149,7 @@ class Registry {
     store::Database& db;
     const Clock& clock;
     Random& random;
-    const pki::CertificateAuthority& device_ca;
+    const pki::Issuer& device_issuer;  // every device certificate the registry hands out
     pki::KeyPool& key_pool;
     EventBus& events;
     const pki::SecretKeyring& secrets;  // seals the secrets the registry stores
@@ -343,8 +343,6 @@ class Registry {
                                                      const Account& a,
                                                      const pki::Certificate& cert,
                                                      CertificateStatus status);
-  // Issues a device certificate for a CSR with the device CA (no store access).
-  Result<pki::Certificate> signCsr(std::string_view csr_pem);
 
   // Runs `body` as one write transaction and publishes the events it recorded after commit.
   Status write(const std::function<Status(store::Transaction&, std::vector<Event>&)>& body);

@@ -153,7 +153,7 @@ TEST_F(AuthorizerTest, AccountMadeElsewhereIsFoundOnceASecondHasPassed) {
   // Another process (`fleetgate account create`) sends no event to this one.
   registry::EventBus elsewhere;
   registry::Registry other_process(registry::Registry::Dependencies{
-      *db_, clock_, random_, device_ca_, key_pool_, elsewhere, secrets_});
+      *db_, clock_, random_, device_issuer_, key_pool_, elsewhere, secrets_});
   ASSERT_TRUE(other_process
                   .createAccount({"210987654321", "us-east-1", "later", "AKIATESTTESTTEST0003",
                                   "secretsecretsecretsecret"})

@@ -9,6 +9,7 @@
 #include "api/control_plane.h"
 #include "pki/authority.h"
 #include "pki/digest.h"
+#include "pki/issuer.h"
 #include "registry/schema.h"
 #include "store/sqlite_database.h"
 
@@ -27,10 +28,12 @@ struct Fixture {
     profile.not_before = clock.now() - std::chrono::hours(1);
     profile.not_after = clock.now() + std::chrono::hours(24);
     profile.is_ca = true;
-    auto cert = std::move(pki::CertificateAuthority::selfSign(key, profile, random)).value();
-    ca = std::make_unique<pki::CertificateAuthority>(cert, std::move(key));
+    auto signer = std::make_shared<pki::SoftwareSigner>(std::move(key));
+    auto cert = std::move(pki::CertificateAuthority::selfSign(*signer, profile, random)).value();
+    ca = std::make_unique<pki::CertificateAuthority>(cert, std::move(signer));
+    issuer = std::make_unique<pki::Issuer>(*ca, pki::deviceCertificatePolicy(), clock, random);
     registry = std::make_unique<registry::Registry>(
-        registry::Registry::Dependencies{*db, clock, random, *ca, pool, events, secrets});
+        registry::Registry::Dependencies{*db, clock, random, *issuer, pool, events, secrets});
     account = std::move(registry->createAccount({"123456789012", "us-east-1", "fuzzprefix",
                                                  "AKIAFUZZFUZZFUZZFUZZ", "fuzzsecretfuzzsecret"}))
                   .value();
@@ -45,6 +48,7 @@ struct Fixture {
   pki::KeyPool pool{pki::KeyType::kEcP256, 0};
   std::unique_ptr<store::SqliteDatabase> db;
   std::unique_ptr<pki::CertificateAuthority> ca;
+  std::unique_ptr<pki::Issuer> issuer;
   registry::EventBus events;
   pki::SecretKeyring secrets = pki::SecretKeyring::generate();
   std::unique_ptr<registry::Registry> registry;

@@ -35,11 +35,14 @@ std::shared_ptr<pki::TlsServerContext> makeContext() {
   profile.subject.attributes = {{"CN", "localhost"}};
   profile.not_before = std::chrono::system_clock::now() - std::chrono::hours(1);
   profile.not_after = std::chrono::system_clock::now() + std::chrono::hours(1);
+  if (!key.ok()) std::abort();
+  const std::string key_pem = key->privateKeyPem();
   pki::SecureRandom random;
-  auto cert = pki::CertificateAuthority::selfSign(*key, profile, random);
-  if (!key.ok() || !cert.ok()) std::abort();
+  auto cert = pki::CertificateAuthority::selfSign(pki::SoftwareSigner(std::move(key).value()),
+                                                  profile, random);
+  if (!cert.ok()) std::abort();
   writeFile(dir / "server.pem", cert->pem());
-  writeFile(dir / "server.key", key->privateKeyPem());
+  writeFile(dir / "server.key", key_pem);
   std::filesystem::permissions(dir / "server.key", std::filesystem::perms::owner_read |
                                                        std::filesystem::perms::owner_write);
   pki::TlsServerOptions options;

@@ -57,9 +57,10 @@ IssueProfile leafProfile(const std::string& common_name) {
 CertificateAuthority makeRoot(KeyType type, const std::string& common_name, Random& random) {
   auto key = PrivateKey::generate(type);
   EXPECT_TRUE(key.ok());
-  auto certificate = CertificateAuthority::selfSign(*key, caProfile(common_name), random);
+  auto signer = std::make_shared<SoftwareSigner>(std::move(key).value());
+  auto certificate = CertificateAuthority::selfSign(*signer, caProfile(common_name), random);
   EXPECT_TRUE(certificate.ok()) << certificate.error().message() << certificate.error().cause();
-  return CertificateAuthority(std::move(certificate).value(), std::move(key).value());
+  return CertificateAuthority(std::move(certificate).value(), std::move(signer));
 }
 
 CertificateAuthority makeIntermediate(const CertificateAuthority& parent,
@@ -68,7 +69,8 @@ CertificateAuthority makeIntermediate(const CertificateAuthority& parent,
   EXPECT_TRUE(key.ok());
   auto certificate = parent.issue(key->publicKeyDer(), caProfile(common_name, 0), random);
   EXPECT_TRUE(certificate.ok()) << certificate.error().message() << certificate.error().cause();
-  return CertificateAuthority(std::move(certificate).value(), std::move(key).value());
+  return CertificateAuthority(std::move(certificate).value(),
+                              std::make_shared<SoftwareSigner>(std::move(key).value()));
 }
 
 Certificate issueLeaf(const CertificateAuthority& ca, const IssueProfile& profile, Random& random,
@@ -287,22 +289,32 @@ TEST_F(AuthorityTest, RejectsBadInput) {
 }
 
 TEST_F(AuthorityTest, CreateChecksKeyAndCaFlag) {
-  const CertificateAuthority root = makeRoot(KeyType::kEcP256, "Root", random_);
-  auto same_key = PrivateKey::fromPem(root.key().privateKeyPem());
+  auto root_key = PrivateKey::generate(KeyType::kEcP256);
+  ASSERT_TRUE(root_key.ok());
+  // The key as a CA loads it: from its file, not the object that made the certificate.
+  auto same_key = PrivateKey::fromPem(root_key->privateKeyPem());
   ASSERT_TRUE(same_key.ok());
-  EXPECT_TRUE(CertificateAuthority::create(root.certificate(), std::move(same_key).value()).ok());
+  auto root = CertificateAuthority::selfSign(SoftwareSigner(std::move(root_key).value()),
+                                             caProfile("Root"), random_);
+  ASSERT_TRUE(root.ok());
+  EXPECT_TRUE(CertificateAuthority::create(
+                  *root, std::make_shared<SoftwareSigner>(std::move(same_key).value()))
+                  .ok());
 
   auto other_key = PrivateKey::generate(KeyType::kEcP256);
   ASSERT_TRUE(other_key.ok());
-  auto mismatch = CertificateAuthority::create(root.certificate(), std::move(other_key).value());
+  auto mismatch = CertificateAuthority::create(
+      *root, std::make_shared<SoftwareSigner>(std::move(other_key).value()));
   ASSERT_FALSE(mismatch.ok());
   EXPECT_EQ(mismatch.error().kind(), ErrorKind::kInvalidRequest);
 
+  const CertificateAuthority ca = makeRoot(KeyType::kEcP256, "Root", random_);
   auto leaf_key = PrivateKey::generate(KeyType::kEcP256);
   ASSERT_TRUE(leaf_key.ok());
-  auto leaf = root.issue(leaf_key->publicKeyDer(), leafProfile("leaf"), random_);
+  auto leaf = ca.issue(leaf_key->publicKeyDer(), leafProfile("leaf"), random_);
   ASSERT_TRUE(leaf.ok());
-  auto not_ca = CertificateAuthority::create(*leaf, std::move(leaf_key).value());
+  auto not_ca = CertificateAuthority::create(
+      *leaf, std::make_shared<SoftwareSigner>(std::move(leaf_key).value()));
   ASSERT_FALSE(not_ca.ok());
   EXPECT_EQ(not_ca.error().kind(), ErrorKind::kCertificateValidation);
 }
@@ -371,7 +383,8 @@ TEST_F(VerifyChainTest, LeafCannotActAsCa) {
   ASSERT_TRUE(leaf_key.ok());
   auto leaf = intermediate_.issue(leaf_key->publicKeyDer(), leafProfile("not-a-ca"), random_);
   ASSERT_TRUE(leaf.ok());
-  const CertificateAuthority bogus(*leaf, std::move(leaf_key).value());
+  const CertificateAuthority bogus(*leaf,
+                                   std::make_shared<SoftwareSigner>(std::move(leaf_key).value()));
   const Certificate grandchild = issueLeaf(bogus, leafProfile("grandchild"), random_);
   EXPECT_FALSE(
       verifyChain(grandchild, {*leaf, intermediate_.certificate()}, root_.certificate(), kNow)

@@ -84,10 +84,11 @@ class TlsTest : public ::testing::Test {
   static CertificateAuthority makeRoot(const std::string& common_name, Random& random) {
     auto key = PrivateKey::generate(KeyType::kEcP256);
     EXPECT_TRUE(key.ok());
+    auto signer = std::make_shared<SoftwareSigner>(std::move(key).value());
     auto certificate = CertificateAuthority::selfSign(
-        *key, profile(name({{"O", "Acme"}, {"CN", common_name}}), true), random);
+        *signer, profile(name({{"O", "Acme"}, {"CN", common_name}}), true), random);
     EXPECT_TRUE(certificate.ok()) << certificate.error().message();
-    return CertificateAuthority(std::move(certificate).value(), std::move(key).value());
+    return CertificateAuthority(std::move(certificate).value(), std::move(signer));
   }
 
   static CertificateAuthority makeIntermediate(const CertificateAuthority& parent,
@@ -97,7 +98,8 @@ class TlsTest : public ::testing::Test {
     auto certificate = parent.issue(
         key->publicKeyDer(), profile(name({{"O", "Acme"}, {"CN", common_name}}), true), random);
     EXPECT_TRUE(certificate.ok()) << certificate.error().message();
-    return CertificateAuthority(std::move(certificate).value(), std::move(key).value());
+    return CertificateAuthority(std::move(certificate).value(),
+                                std::make_shared<SoftwareSigner>(std::move(key).value()));
   }
 
   static Identity issue(const CertificateAuthority& ca, const IssueProfile& p,

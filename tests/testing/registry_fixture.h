@@ -7,6 +7,7 @@
 
 #include "pki/authority.h"
 #include "pki/digest.h"
+#include "pki/issuer.h"
 #include "pki/key_pool.h"
 #include "registry/registry.h"
 #include "registry/schema.h"
@@ -23,13 +24,13 @@ class RegistryFixture : public ::testing::Test {
   RegistryFixture()
       : clock_(std::chrono::system_clock::now()),
         key_pool_(pki::KeyType::kEcP256, 0),
-        device_ca_(makeCa("Test Device CA")) {
+        device_ca_(makeCa("Test Device CA")),
+        device_issuer_(device_ca_, pki::deviceCertificatePolicy(), clock_, random_) {
     auto db = store::SqliteDatabase::open(dir_.path() / "registry.db", registry::migrations());
     EXPECT_TRUE(db.ok());
     db_ = std::move(db).value();
-    registry_ = std::make_unique<registry::Registry>(
-        registry::Registry::Dependencies{*db_, clock_, random_, device_ca_, key_pool_, events_,
-                                         secrets_});
+    registry_ = std::make_unique<registry::Registry>(registry::Registry::Dependencies{
+        *db_, clock_, random_, device_issuer_, key_pool_, events_, secrets_});
     events_.subscribe([this](const registry::Event& e) { published_.push_back(e); });
     account_ = createAccount("123456789012", "AKIATESTTESTTEST0001");
   }
@@ -49,8 +50,9 @@ class RegistryFixture : public ::testing::Test {
     profile.not_after = std::chrono::system_clock::now() + std::chrono::hours(24 * 365);
     profile.is_ca = true;
     pki::SecureRandom random;
-    auto cert = pki::CertificateAuthority::selfSign(*key, profile, random);
-    return pki::CertificateAuthority(*cert, std::move(key).value());
+    auto signer = std::make_shared<pki::SoftwareSigner>(std::move(key).value());
+    auto cert = pki::CertificateAuthority::selfSign(*signer, profile, random);
+    return pki::CertificateAuthority(*cert, std::move(signer));
   }
 
   // A leaf certificate for a fresh key, issued by `ca`.
@@ -69,6 +71,7 @@ class RegistryFixture : public ::testing::Test {
   SeededRandom random_;
   pki::KeyPool key_pool_;
   pki::CertificateAuthority device_ca_;
+  pki::Issuer device_issuer_;
   std::unique_ptr<store::SqliteDatabase> db_;
   registry::EventBus events_;
   pki::SecretKeyring secrets_ = pki::SecretKeyring::generate();
