@@ -130,8 +130,16 @@ AutoRegistration AutoRegistrar::attempt(const UnknownDevice& device,
   }
 
   const registry::RegistrationConfig& config = issuer->record.registration_config;
-  registry::ProvisioningPlan plan;  // empty: JITR registers the certificate and nothing else
   const bool jitp = config.template_body || config.template_name;
+  // A connect that was refused while an earlier one registered the device, but whose attempt
+  // started only after that one landed: the work is done, and counted, already.
+  if (auto registered = registry_.describeCertificate(device.account, leaf.id()); registered.ok()) {
+    result.outcome = jitp ? Outcome::kProvisioned : Outcome::kPendingActivation;
+    result.shared = true;
+    result.registered_at = registered->creation_date;
+    return result;
+  }
+  registry::ProvisioningPlan plan;  // empty: JITR registers the certificate and nothing else
   if (jitp) {
     std::string body;
     if (config.template_body) {

@@ -192,6 +192,22 @@ TEST_F(AutoRegistrationTest, ConcurrentRunsForOneDeviceRegisterOnce) {
   EXPECT_EQ(certificateCount(), 1u);
 }
 
+// A refused connect whose attempt starts after the first one landed finds the work done: it
+// reports the registration as another connect's, so the broker counts the device once.
+TEST_F(AutoRegistrationTest, ALaterRunForARegisteredDeviceSharesTheFirstOnesResult) {
+  registerCa(true, true, jitp());
+  const auto leaf = issueLeaf(ca_, "sensor-7");
+  const AutoRegistration first = registrar_.run(device(leaf));
+  ASSERT_EQ(first.outcome, Outcome::kProvisioned) << first.detail;
+  EXPECT_FALSE(first.shared);
+  published_.clear();
+  const AutoRegistration later = registrar_.run(device(leaf));
+  EXPECT_EQ(later.outcome, Outcome::kProvisioned);
+  EXPECT_TRUE(later.shared);
+  EXPECT_EQ(later.registered_at, first.registered_at);
+  EXPECT_TRUE(published_.empty());  // nothing provisioned twice
+}
+
 TEST(CertificateParameters, ComeFromTheSubjectAndTheId) {
   auto key = pki::PrivateKey::generate(pki::KeyType::kEcP256);
   pki::IssueProfile profile;
@@ -201,7 +217,8 @@ TEST(CertificateParameters, ComeFromTheSubjectAndTheId) {
   profile.not_before = std::chrono::system_clock::now();
   profile.not_after = profile.not_before + std::chrono::hours(1);
   pki::SecureRandom random;
-  auto cert = pki::CertificateAuthority::selfSign(*key, profile, random);
+  auto cert = pki::CertificateAuthority::selfSign(pki::SoftwareSigner(std::move(key).value()),
+                                                  profile, random);
   ASSERT_TRUE(cert.ok());
   auto p = certificateParameters(*cert);
   EXPECT_EQ(p["AWS::IoT::Certificate::Country"], "DE");
