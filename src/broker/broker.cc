@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "broker/authorizer.h"
+#include "broker/device_api.h"
 #include "broker/lifecycle.h"
 #include "broker/metrics.h"
 #include "broker/reserved_topics.h"
@@ -90,8 +91,9 @@ struct Broker::Impl {
   std::shared_ptr<pki::TlsServerContext> tls_mqtt;
   std::shared_ptr<pki::TlsServerContext> tls_alpn;
   std::vector<std::unique_ptr<Worker>> workers;
-  // Auto-registration writes to the registry; it runs here, never on a worker's event loop.
-  std::optional<asio::thread_pool> registration_pool;
+  // Auto-registration and device API requests write to the registry; they run here, never on a
+  // worker's event loop.
+  std::optional<asio::thread_pool> blocking_pool;
   std::uint16_t mqtt_port = 0;
   std::uint16_t alpn_port = 0;
   bool started = false;
@@ -475,7 +477,7 @@ class Worker {
       return;
     }
     provisioning::UnknownDevice device{*account, c->tls->peerChainDer(), !server_name.empty()};
-    asio::post(*broker_.registration_pool,
+    asio::post(*broker_.blocking_pool,
                [this, c, server_name, device = std::move(device)] {
                  auto result = broker_.deps.auto_registrar->run(device);
                  asio::post(io_, [this, c, server_name, account_id = device.account.id,
@@ -595,6 +597,9 @@ class Worker {
       // Basic Ingest reaches the named rule only, never a subscriber.
       broker_.observe(account_id, publish.topic, publish.payload, c->session->client_id,
                       c->identity->certificate_id, publish.qos, 0);
+    } else if (broker_.deps.device_api != nullptr &&
+               broker_.deps.device_api->handles(publish.topic)) {
+      askDeviceApi(c, publish);  // a request reaches the service that answers it, nobody else
     } else {
       auto message = std::make_shared<mqtt::Message>();
       message->topic = std::move(publish.topic);
@@ -608,6 +613,32 @@ class Worker {
                       c->identity->certificate_id, message->qos, 0);
     }
     c->connection.completePublish(publish, ReasonCode::kSuccess);
+  }
+
+  void askDeviceApi(const ClientPtr& c, mqtt::Publish& publish) {
+    DeviceRequest request{c->auth.account.id,          c->auth.account.region,
+                          c->session->client_id,       c->identity->certificate_id,
+                          std::move(publish.topic),    std::move(publish.payload)};
+    asio::post(*broker_.blocking_pool, [this, c, request = std::move(request)] {
+      auto replies = broker_.deps.device_api->handle(request);
+      asio::post(io_, [this, c, replies = std::move(replies)] { onDeviceReplies(c, replies); });
+    });
+  }
+
+  // Replies go to the connection that asked, if it is still there, on the topics it subscribed
+  // to; its receive gate has the last word like for any message.
+  void onDeviceReplies(const ClientPtr& c, const std::vector<DeviceReply>& replies) {
+    if (c->finished || c->phase != Client::Phase::kActive || c->session == nullptr) return;
+    for (const DeviceReply& reply : replies) {
+      const auto qos = replyQos(*c->session->state, reply.topic);
+      if (!qos) continue;
+      auto message = std::make_shared<mqtt::Message>();
+      message->topic = reply.topic;
+      message->payload = reply.payload;
+      message->qos = *qos;
+      deliverTo(*c, mqtt::Delivery{std::move(message), *qos, false});
+    }
+    flushDirty();
   }
 
   void onSubscribe(const ClientPtr& c, const mqtt::SubscribeRequested& request) {
@@ -1082,7 +1113,7 @@ Status Broker::start() {
   // Registrations are mostly waiting for their commit; enough of them in flight let the store's
   // group commit share one fsync among many (two threads measured ~160 registrations/s, one
   // fsync each).
-  if (b.deps.auto_registrar != nullptr) b.registration_pool.emplace(8);
+  if (b.deps.auto_registrar != nullptr || b.deps.device_api != nullptr) b.blocking_pool.emplace(8);
   b.sink->impl = &b;
   b.deps.events.subscribe([sink = b.sink](const registry::Event& event) {
     std::lock_guard lock(sink->mutex);
@@ -1105,9 +1136,9 @@ void Broker::stop() {
     asio::post(to->io(), [to] { to->shutdown(); });
   }
   for (auto& w : b.workers) w->join();
-  if (b.registration_pool) {
-    b.registration_pool->stop();
-    b.registration_pool->join();
+  if (b.blocking_pool) {
+    b.blocking_pool->stop();
+    b.blocking_pool->join();
   }
 }
 

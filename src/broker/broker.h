@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "broker/device_api.h"
 #include "common/random.h"
 #include "mqtt/connection.h"
 #include "mqtt/routed_message.h"
@@ -55,6 +56,8 @@ struct BrokerDependencies {
   std::function<bool()> observer_wants_events = {};
   // JITP/JITR for unknown certificates; null: they are refused.
   provisioning::AutoRegistrar* auto_registrar = nullptr;
+  // Answers requests on reserved topics (device_api.h); null: those are routed like any topic.
+  DeviceApi* device_api = nullptr;
 };
 
 class Broker {
