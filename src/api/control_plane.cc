@@ -38,7 +38,7 @@ ControlPlane::ControlPlane(registry::Registry& registry, registry::EventBus& eve
   addTopicRuleRoutes(router_, registry_);
   addEndpointRoutes(router_, options_.domain);
   events.subscribe([this](const registry::Event& e) {
-    if (e.resource != "account") return;
+    if (e.resource != registry::EventResource::kAccount) return;
     std::lock_guard lock(keys_mutex_);
     keys_.clear();
   });

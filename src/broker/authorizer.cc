@@ -213,12 +213,23 @@ AuthOutcome Authorizer::authorize(const std::string& certificate_id, std::string
 }
 
 bool Authorizer::onRegistryEvent(const registry::Event& event) {
-  const std::string& r = event.resource;
-  const bool accounts = r == "account";
-  const bool grants = accounts || r == "policy" || r == "policyAttachment" ||
-                      r == "thingPrincipal" || r == "thing" || r == "thingGroup" ||
-                      r == "certificate";
-  if (!grants) return false;
+  using registry::EventResource;
+  const bool accounts = event.resource == EventResource::kAccount;
+  switch (event.resource) {
+    case EventResource::kAccount:
+    case EventResource::kPolicy:
+    case EventResource::kPolicyAttachment:
+    case EventResource::kThingPrincipal:
+    case EventResource::kThing:
+    case EventResource::kThingGroup:
+    case EventResource::kCertificate:
+      break;  // may change what a principal is granted
+    case EventResource::kThingType:
+    case EventResource::kCaCertificate:  // no effect on registered certificates (spec §2.2)
+    case EventResource::kProvisioningTemplate:
+    case EventResource::kTopicRule:
+      return false;
+  }
   std::lock_guard lock(mutex_);
   ++generation_;
   principals_.clear();

@@ -1042,7 +1042,7 @@ void Broker::Impl::onRegistryEvent(const registry::Event& event) {
   static constexpr std::string_view kOperations[] = {"created", "updated", "deleted"};
   {
     std::lock_guard lock(events_mutex);
-    ++registry_events[{event.resource,
+    ++registry_events[{std::string(registry::resourceName(event.resource)),
                        std::string(kOperations[static_cast<int>(event.operation)])}];
   }
   if (!authorizer.onRegistryEvent(event)) return;

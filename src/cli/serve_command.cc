@@ -114,7 +114,7 @@ int runServe(const ServeOptions& options) {
           s.clock(), s.random()});
   // Synchronous on the committing thread, so a rule is live once its API call returns.
   s.events().subscribe([&rule_engine](const registry::Event& e) {
-    rule_engine.onRegistryEvent(e.resource, e.account_id);
+    rule_engine.onRegistryEvent(registry::resourceName(e.resource), e.account_id);
   });
   if (auto accounts = s.registry().listAccounts(); accounts.ok()) {
     for (const auto& account : *accounts) {

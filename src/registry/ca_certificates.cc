@@ -239,7 +239,7 @@ Result<CaCertificate> Registry::registerCaCertificate(const Account& a,
                                             : store::Value(encodeConfig(record.registration_config)),
          millis(now), millis(now), std::int64_t{1}, record.generation_id,
          millis(record.not_before), millis(record.not_after)}));
-    events.push_back({Event::Operation::kCreated, "caCertificate", a.id, record.id});
+    events.push_back({Event::Operation::kCreated, EventResource::kCaCertificate, a.id, record.id});
     return {};
   }));
   return record;
@@ -276,7 +276,7 @@ Status Registry::updateCaCertificate(const Account& a, const UpdateCaInput& inpu
          ca->registration_config.empty() ? store::Value(nullptr)
                                          : store::Value(encodeConfig(ca->registration_config)),
          millis(deps_.clock.now()), deps_.random.uuid(), a.id, input.id}));
-    events.push_back({Event::Operation::kUpdated, "caCertificate", a.id, input.id});
+    events.push_back({Event::Operation::kUpdated, EventResource::kCaCertificate, a.id, input.id});
     return {};
   });
 }
@@ -293,7 +293,7 @@ Status Registry::deleteCaCertificate(const Account& a, std::string_view id) {
     }
     FG_RETURN_IF_ERROR(
         tx.exec("DELETE FROM ca_certificates WHERE account_id = ? AND id = ?", {a.id, ca_id}));
-    events.push_back({Event::Operation::kDeleted, "caCertificate", a.id, ca_id});
+    events.push_back({Event::Operation::kDeleted, EventResource::kCaCertificate, a.id, ca_id});
     return {};
   });
 }

@@ -31,10 +31,10 @@ std::size_t CertificateIndex::size() const {
 
 void CertificateIndex::invalidate(const Event& event) {
   std::lock_guard lock(mutex_);
-  if (event.resource == "certificate") {
+  if (event.resource == EventResource::kCertificate) {
     ++generation_;
     entries_.erase(event.id);
-  } else if (event.resource == "account") {
+  } else if (event.resource == EventResource::kAccount) {
     ++generation_;
     entries_.clear();
   }

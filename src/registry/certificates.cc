@@ -93,7 +93,7 @@ Result<Certificate> Registry::insertCertificateTx(store::Transaction& tx,
        ca_id ? store::Value(*ca_id) : nullptr, std::string(toString(mode)), millis(now),
        millis(now), std::int64_t{1}, record.generation_id, millis(record.not_before),
        millis(record.not_after)}));
-  events.push_back({Event::Operation::kCreated, "certificate", a.id, record.id});
+  events.push_back({Event::Operation::kCreated, EventResource::kCertificate, a.id, record.id});
   return record;
 }
 
@@ -276,7 +276,7 @@ Status Registry::updateCertificateTx(store::Transaction& tx, std::vector<Event>&
       "customer_version + 1, generation_id = ? WHERE account_id = ? AND id = ?",
       {std::string(toString(status)), millis(deps_.clock.now()), deps_.random.uuid(), a.id,
        cert_id}));
-  events.push_back({Event::Operation::kUpdated, "certificate", a.id, cert_id});
+  events.push_back({Event::Operation::kUpdated, EventResource::kCertificate, a.id, cert_id});
   return {};
 }
 
@@ -313,7 +313,7 @@ Status Registry::deleteCertificate(const Account& a, std::string_view id, bool f
                                {a.id, arn}));
     FG_RETURN_IF_ERROR(
         tx.exec("DELETE FROM certificates WHERE account_id = ? AND id = ?", {a.id, cert_id}));
-    events.push_back({Event::Operation::kDeleted, "certificate", a.id, cert_id});
+    events.push_back({Event::Operation::kDeleted, EventResource::kCertificate, a.id, cert_id});
     return {};
   });
 }

@@ -2,6 +2,23 @@
 
 namespace fleetgate::registry {
 
+std::string_view resourceName(EventResource resource) {
+  switch (resource) {
+    case EventResource::kAccount: return "account";
+    case EventResource::kThing: return "thing";
+    case EventResource::kThingType: return "thingType";
+    case EventResource::kThingGroup: return "thingGroup";
+    case EventResource::kCertificate: return "certificate";
+    case EventResource::kCaCertificate: return "caCertificate";
+    case EventResource::kPolicy: return "policy";
+    case EventResource::kPolicyAttachment: return "policyAttachment";
+    case EventResource::kThingPrincipal: return "thingPrincipal";
+    case EventResource::kProvisioningTemplate: return "provisioningTemplate";
+    case EventResource::kTopicRule: return "topicRule";
+  }
+  return "unknown";
+}
+
 void EventBus::subscribe(Subscriber subscriber) {
   std::lock_guard lock(mutex_);
   subscribers_.push_back(std::move(subscriber));

@@ -1,19 +1,36 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fleetgate::registry {
+
+// What an event is about.
+enum class EventResource : std::uint8_t {
+  kAccount,
+  kThing,
+  kThingType,
+  kThingGroup,
+  kCertificate,
+  kCaCertificate,
+  kPolicy,
+  kPolicyAttachment,  // id "<target ARN>|<policy name>"
+  kThingPrincipal,    // id "<principal ARN>|<thing name>"
+  kProvisioningTemplate,
+  kTopicRule,
+};
+// "account", "thing", "thingType", ...: the name in logs and in the `resource` metric label.
+std::string_view resourceName(EventResource resource);
 
 // A change to the registry, published only after the transaction that made it committed.
 struct Event {
   enum class Operation { kCreated, kUpdated, kDeleted };
   Operation operation;
-  std::string resource;  // "thing", "thingType", "thingGroup", "certificate", "caCertificate",
-                         // "policy", "policyAttachment", "thingPrincipal", "provisioningTemplate",
-                         // "account"
+  EventResource resource;
   std::string account_id;
   std::string id;        // name or certificate id; for attachments "<target>|<policy or thing>"
 };

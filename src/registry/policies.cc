@@ -173,7 +173,7 @@ Result<PolicyVersion> Registry::createPolicyTx(store::Transaction& tx, std::vect
                              "version_id, document, created_at, generation_id) VALUES "
                              "(?,?,1,?,?,?)",
                              {a.id, name, document, now, version.generation_id}));
-  events.push_back({Event::Operation::kCreated, "policy", a.id, name});
+  events.push_back({Event::Operation::kCreated, EventResource::kPolicy, a.id, name});
   return version;
 }
 
@@ -219,7 +219,7 @@ Status Registry::deletePolicy(const Account& a, std::string_view name) {
                                {a.id, policy_name}));
     FG_RETURN_IF_ERROR(
         tx.exec("DELETE FROM policies WHERE account_id = ? AND name = ?", {a.id, policy_name}));
-    events.push_back({Event::Operation::kDeleted, "policy", a.id, policy_name});
+    events.push_back({Event::Operation::kDeleted, EventResource::kPolicy, a.id, policy_name});
     return {};
   });
 }
@@ -270,7 +270,7 @@ Result<PolicyVersion> Registry::createPolicyVersion(const Account& a, const std:
         "UPDATE policies SET next_version = next_version + 1, default_version = ? WHERE "
         "account_id = ? AND name = ?",
         {set_as_default ? row.next_version : row.default_version, a.id, name}));
-    events.push_back({Event::Operation::kUpdated, "policy", a.id, name});
+    events.push_back({Event::Operation::kUpdated, EventResource::kPolicy, a.id, name});
     return {};
   }));
   return version;
@@ -321,7 +321,7 @@ Status Registry::setDefaultPolicyVersion(const Account& a, std::string_view name
     FG_RETURN_IF_ERROR(tx.exec("UPDATE policies SET default_version = ? WHERE account_id = ? AND "
                                "name = ?",
                                {id, a.id, policy_name}));
-    events.push_back({Event::Operation::kUpdated, "policy", a.id, policy_name});
+    events.push_back({Event::Operation::kUpdated, EventResource::kPolicy, a.id, policy_name});
     return {};
   });
 }
@@ -341,7 +341,7 @@ Status Registry::deletePolicyVersion(const Account& a, std::string_view name,
     FG_RETURN_IF_ERROR(tx.exec("DELETE FROM policy_versions WHERE account_id = ? AND "
                                "policy_name = ? AND version_id = ?",
                                {a.id, policy_name, id}));
-    events.push_back({Event::Operation::kUpdated, "policy", a.id, policy_name});
+    events.push_back({Event::Operation::kUpdated, EventResource::kPolicy, a.id, policy_name});
     return {};
   });
 }
@@ -375,7 +375,7 @@ Status Registry::attachPolicyTx(store::Transaction& tx, std::vector<Event>& even
                              "VALUES (?,?,?)",
                              {a.id, policy_name, target_arn}));
   events.push_back(
-      {Event::Operation::kCreated, "policyAttachment", a.id, target_arn + "|" + policy_name});
+      {Event::Operation::kCreated, EventResource::kPolicyAttachment, a.id, target_arn + "|" + policy_name});
   return {};
 }
 
@@ -389,7 +389,7 @@ Status Registry::detachPolicy(const Account& a, std::string_view name, std::stri
                                               {a.id, policy_name, target_arn}));
     if (removed > 0) {
       events.push_back(
-          {Event::Operation::kDeleted, "policyAttachment", a.id, target_arn + "|" + policy_name});
+          {Event::Operation::kDeleted, EventResource::kPolicyAttachment, a.id, target_arn + "|" + policy_name});
     }
     return {};
   });
@@ -484,7 +484,7 @@ Status Registry::attachThingPrincipalTx(store::Transaction& tx, std::vector<Even
                               {a.id, thing_name, principal_arn, principal_type}));
   if (changed > 0) {
     events.push_back(
-        {Event::Operation::kCreated, "thingPrincipal", a.id, principal_arn + "|" + thing_name});
+        {Event::Operation::kCreated, EventResource::kThingPrincipal, a.id, principal_arn + "|" + thing_name});
   }
   return {};
 }
@@ -500,7 +500,7 @@ Status Registry::detachThingPrincipal(const Account& a, std::string_view thing,
                                               {a.id, thing_name, principal_arn}));
     if (removed > 0) {
       events.push_back(
-          {Event::Operation::kDeleted, "thingPrincipal", a.id, principal_arn + "|" + thing_name});
+          {Event::Operation::kDeleted, EventResource::kThingPrincipal, a.id, principal_arn + "|" + thing_name});
     }
     return {};
   });

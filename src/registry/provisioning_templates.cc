@@ -204,7 +204,7 @@ Result<ProvisioningTemplate> Registry::createProvisioningTemplate(
     FG_RETURN_IF_ERROR(tx.exec("INSERT INTO provisioning_template_versions (account_id, "
                                "template_name, version_id, body, created_at) VALUES (?,?,1,?,?)",
                                {a.id, t.name, t.body, millis(now)}));
-    events.push_back({Event::Operation::kCreated, "provisioningTemplate", a.id, t.name});
+    events.push_back({Event::Operation::kCreated, EventResource::kProvisioningTemplate, a.id, t.name});
     return {};
   }));
   return t;
@@ -276,7 +276,7 @@ Status Registry::updateProvisioningTemplate(const Account& a, const UpdateTempla
          t.provisioning_role_arn,
          t.pre_provisioning_hook ? store::Value(encodeHook(*t.pre_provisioning_hook)) : nullptr,
          t.default_version_id, millis(deps_.clock.now()), a.id, input.name}));
-    events.push_back({Event::Operation::kUpdated, "provisioningTemplate", a.id, input.name});
+    events.push_back({Event::Operation::kUpdated, EventResource::kProvisioningTemplate, a.id, input.name});
     return {};
   });
 }
@@ -306,7 +306,7 @@ Status Registry::deleteProvisioningTemplate(const Account& a, std::string_view n
                                {a.id, template_name}));
     FG_RETURN_IF_ERROR(tx.exec(
         "DELETE FROM provisioning_templates WHERE account_id = ? AND name = ?", {a.id, template_name}));
-    events.push_back({Event::Operation::kDeleted, "provisioningTemplate", a.id, template_name});
+    events.push_back({Event::Operation::kDeleted, EventResource::kProvisioningTemplate, a.id, template_name});
     return {};
   });
 }
@@ -342,7 +342,7 @@ Result<ProvisioningTemplateVersion> Registry::createProvisioningTemplateVersion(
         "UPDATE provisioning_templates SET next_version = next_version + 1, default_version = ?, "
         "modified_at = ? WHERE account_id = ? AND name = ?",
         {set_as_default ? id : row->integer(1), millis(now), a.id, template_name}));
-    events.push_back({Event::Operation::kUpdated, "provisioningTemplate", a.id, template_name});
+    events.push_back({Event::Operation::kUpdated, EventResource::kProvisioningTemplate, a.id, template_name});
     return {};
   }));
   return version;
@@ -411,7 +411,7 @@ Status Registry::deleteProvisioningTemplateVersion(const Account& a, std::string
     FG_RETURN_IF_ERROR(tx.exec("DELETE FROM provisioning_template_versions WHERE account_id = ? "
                                "AND template_name = ? AND version_id = ?",
                                {a.id, template_name, version_id}));
-    events.push_back({Event::Operation::kUpdated, "provisioningTemplate", a.id, template_name});
+    events.push_back({Event::Operation::kUpdated, EventResource::kProvisioningTemplate, a.id, template_name});
     return {};
   });
 }

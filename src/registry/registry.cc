@@ -118,7 +118,7 @@ Result<Account> Registry::createAccount(const NewAccount& input) {
         "VALUES (?,?,?,?)",
         {input.access_key_id, deps_.secrets.seal(input.secret_access_key, input.access_key_id),
          input.id, now}));
-    events.push_back({Event::Operation::kCreated, "account", input.id, input.id});
+    events.push_back({Event::Operation::kCreated, EventResource::kAccount, input.id, input.id});
     return {};
   }));
   return account;
@@ -225,7 +225,7 @@ Status Registry::resetAccount(std::string_view account_id) {
     FG_RETURN_IF_ERROR(deleteAccountResources(tx, id));
     FG_RETURN_IF_ERROR(
         tx.exec("UPDATE accounts SET registration_code = NULL WHERE account_id = ?", {id}));
-    events.push_back({Event::Operation::kUpdated, "account", id, id});
+    events.push_back({Event::Operation::kUpdated, EventResource::kAccount, id, id});
     return {};
   });
 }
@@ -237,7 +237,7 @@ Status Registry::deleteAccount(std::string_view account_id) {
     FG_RETURN_IF_ERROR(deleteAccountResources(tx, id));
     FG_RETURN_IF_ERROR(tx.exec("DELETE FROM access_keys WHERE account_id = ?", {id}));
     FG_RETURN_IF_ERROR(tx.exec("DELETE FROM accounts WHERE account_id = ?", {id}));
-    events.push_back({Event::Operation::kDeleted, "account", id, id});
+    events.push_back({Event::Operation::kDeleted, EventResource::kAccount, id, id});
     return {};
   });
 }

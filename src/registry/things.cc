@@ -180,7 +180,7 @@ Result<Thing> Registry::createThingTx(store::Transaction& tx, std::vector<Event>
                               input.type_name ? store::Value(*input.type_name) : nullptr,
                               internal::encodeAttributes(attributes), std::int64_t{1}, nullptr,
                               millis(deps_.clock.now())}));
-  events.push_back({Event::Operation::kCreated, "thing", a.id, thing.name});
+  events.push_back({Event::Operation::kCreated, EventResource::kThing, a.id, thing.name});
   return thing;
 }
 
@@ -248,7 +248,7 @@ Status Registry::updateThingTx(store::Transaction& tx, std::vector<Event>& event
       "account_id = ? AND name = ?",
       {thing->type_name ? store::Value(*thing->type_name) : nullptr,
        internal::encodeAttributes(thing->attributes), a.id, input.name}));
-  events.push_back({Event::Operation::kUpdated, "thing", a.id, input.name});
+  events.push_back({Event::Operation::kUpdated, EventResource::kThing, a.id, input.name});
   return {};
 }
 
@@ -276,7 +276,7 @@ Status Registry::deleteThing(const Account& a, std::string_view name,
         "DELETE FROM thing_group_members WHERE account_id = ? AND thing_name = ?", {a.id, thing_name}));
     FG_RETURN_IF_ERROR(
         tx.exec("DELETE FROM things WHERE account_id = ? AND name = ?", {a.id, thing_name}));
-    events.push_back({Event::Operation::kDeleted, "thing", a.id, thing_name});
+    events.push_back({Event::Operation::kDeleted, EventResource::kThing, a.id, thing_name});
     return {};
   });
 }
@@ -345,7 +345,7 @@ Result<ThingType> Registry::createThingType(const Account& a, const std::string&
         "created_at) VALUES (?,?,?,?,?,?)",
         {a.id, name, type.id, description ? store::Value(*description) : nullptr,
          internal::encodeStrings(searchable_attributes), millis(type.creation_date)}));
-    events.push_back({Event::Operation::kCreated, "thingType", a.id, name});
+    events.push_back({Event::Operation::kCreated, EventResource::kThingType, a.id, name});
     return {};
   }));
   return type;
@@ -392,7 +392,7 @@ Status Registry::deprecateThingType(const Account& a, std::string_view name, boo
         "name = ?",
         {std::int64_t{undo ? 0 : 1},
          undo ? store::Value(nullptr) : store::Value(millis(deps_.clock.now())), a.id, type_name}));
-    events.push_back({Event::Operation::kUpdated, "thingType", a.id, type_name});
+    events.push_back({Event::Operation::kUpdated, EventResource::kThingType, a.id, type_name});
     return {};
   });
 }
@@ -416,7 +416,7 @@ Status Registry::deleteThingType(const Account& a, std::string_view name) {
     }
     FG_RETURN_IF_ERROR(
         tx.exec("DELETE FROM thing_types WHERE account_id = ? AND name = ?", {a.id, type_name}));
-    events.push_back({Event::Operation::kDeleted, "thingType", a.id, type_name});
+    events.push_back({Event::Operation::kDeleted, EventResource::kThingType, a.id, type_name});
     return {};
   });
 }
@@ -463,7 +463,7 @@ Result<ThingGroup> Registry::createThingGroup(const Account& a, const CreateThin
         {a.id, group.name, group.id, input.parent ? store::Value(*input.parent) : nullptr,
          input.description ? store::Value(*input.description) : nullptr,
          internal::encodeAttributes(attributes), std::int64_t{1}, millis(group.creation_date)}));
-    events.push_back({Event::Operation::kCreated, "thingGroup", a.id, group.name});
+    events.push_back({Event::Operation::kCreated, EventResource::kThingGroup, a.id, group.name});
     return {};
   }));
   return group;
@@ -539,7 +539,7 @@ Status Registry::deleteThingGroup(const Account& a, std::string_view name,
         "DELETE FROM thing_group_members WHERE account_id = ? AND group_name = ?", {a.id, group_name}));
     FG_RETURN_IF_ERROR(
         tx.exec("DELETE FROM thing_groups WHERE account_id = ? AND name = ?", {a.id, group_name}));
-    events.push_back({Event::Operation::kDeleted, "thingGroup", a.id, group_name});
+    events.push_back({Event::Operation::kDeleted, EventResource::kThingGroup, a.id, group_name});
     return {};
   });
 }
@@ -574,7 +574,7 @@ Status Registry::addThingToThingGroupTx(store::Transaction& tx, std::vector<Even
   FG_RETURN_IF_ERROR(tx.exec("INSERT INTO thing_group_members (account_id, group_name, "
                              "thing_name) VALUES (?,?,?)",
                              {a.id, group_name, thing_name}));
-  events.push_back({Event::Operation::kUpdated, "thingGroup", a.id, group_name});
+  events.push_back({Event::Operation::kUpdated, EventResource::kThingGroup, a.id, group_name});
   return {};
 }
 
@@ -595,7 +595,7 @@ Status Registry::removeThingFromThingGroupTx(store::Transaction& tx, std::vector
   FG_ASSIGN_OR_RETURN(auto removed, tx.exec("DELETE FROM thing_group_members WHERE account_id "
                                             "= ? AND group_name = ? AND thing_name = ?",
                                             {a.id, group_name, thing_name}));
-  if (removed > 0) events.push_back({Event::Operation::kUpdated, "thingGroup", a.id, group_name});
+  if (removed > 0) events.push_back({Event::Operation::kUpdated, EventResource::kThingGroup, a.id, group_name});
   return {};
 }
 

@@ -120,7 +120,7 @@ Status Registry::createTopicRule(const Account& a, const std::string& name,
          payload.description ? store::Value(*payload.description) : nullptr, checked.actions,
          checked.error_action ? store::Value(*checked.error_action) : nullptr,
          std::int64_t{payload.disabled}, checked.sql_version, now, now}));
-    events.push_back({Event::Operation::kCreated, "topicRule", a.id, name});
+    events.push_back({Event::Operation::kCreated, EventResource::kTopicRule, a.id, name});
     return {};
   });
 }
@@ -175,7 +175,7 @@ Status Registry::replaceTopicRule(const Account& a, const std::string& name,
          checked.error_action ? store::Value(*checked.error_action) : nullptr,
          std::int64_t{payload.disabled}, checked.sql_version, millis(deps_.clock.now()), a.id,
          name}));
-    events.push_back({Event::Operation::kUpdated, "topicRule", a.id, name});
+    events.push_back({Event::Operation::kUpdated, EventResource::kTopicRule, a.id, name});
     return {};
   });
 }
@@ -188,7 +188,7 @@ Status Registry::deleteTopicRule(const Account& a, std::string_view name) {
     if (!existing) return ruleNotFound(rule_name);
     FG_RETURN_IF_ERROR(tx.exec("DELETE FROM topic_rules WHERE account_id = ? AND name = ?",
                                {a.id, rule_name}));
-    events.push_back({Event::Operation::kDeleted, "topicRule", a.id, rule_name});
+    events.push_back({Event::Operation::kDeleted, EventResource::kTopicRule, a.id, rule_name});
     return {};
   });
 }
@@ -203,7 +203,7 @@ Status Registry::setTopicRuleEnabled(const Account& a, std::string_view name, bo
                                "account_id = ? AND name = ?",
                                {std::int64_t{!enabled}, millis(deps_.clock.now()), a.id,
                                 rule_name}));
-    events.push_back({Event::Operation::kUpdated, "topicRule", a.id, rule_name});
+    events.push_back({Event::Operation::kUpdated, EventResource::kTopicRule, a.id, rule_name});
     return {};
   });
 }

@@ -186,7 +186,7 @@ TEST_F(AutoRegistrationTest, ConcurrentRunsForOneDeviceRegisterOnce) {
   for (auto& t : threads) t.join();
   for (const auto& r : results) EXPECT_EQ(r.outcome, Outcome::kProvisioned) << r.detail;
   const auto created = std::count_if(published_.begin(), published_.end(), [](const auto& e) {
-    return e.resource == "certificate" && e.operation == registry::Event::Operation::kCreated;
+    return e.resource == registry::EventResource::kCertificate && e.operation == registry::Event::Operation::kCreated;
   });
   EXPECT_EQ(created, 1);
   EXPECT_EQ(certificateCount(), 1u);

@@ -91,7 +91,7 @@ class ProvisioningTest : public RegistryFixture {
     return out;
   }
 
-  bool publishedEvent(const std::string& resource, Event::Operation op, const std::string& id) {
+  bool publishedEvent(EventResource resource, Event::Operation op, const std::string& id) {
     return std::any_of(published_.begin(), published_.end(), [&](const Event& e) {
       return e.resource == resource && e.operation == op && e.id == id;
     });
@@ -160,13 +160,13 @@ TEST_F(ProvisioningTest, CreatesEverythingAndAttachesItInOneGo) {
                                                 {"byDoc", account_.arn("policy", "fromdoc")}}));
 
   // Events as the individual operations record them, published after the commit.
-  EXPECT_TRUE(publishedEvent("thing", Event::Operation::kCreated, "dev-1"));
-  EXPECT_TRUE(publishedEvent("thingGroup", Event::Operation::kUpdated, "fleet"));
-  EXPECT_TRUE(publishedEvent("certificate", Event::Operation::kCreated, cert_id));
-  EXPECT_TRUE(publishedEvent("policy", Event::Operation::kCreated, "fromdoc"));
-  EXPECT_TRUE(publishedEvent("policyAttachment", Event::Operation::kCreated,
+  EXPECT_TRUE(publishedEvent(EventResource::kThing, Event::Operation::kCreated, "dev-1"));
+  EXPECT_TRUE(publishedEvent(EventResource::kThingGroup, Event::Operation::kUpdated, "fleet"));
+  EXPECT_TRUE(publishedEvent(EventResource::kCertificate, Event::Operation::kCreated, cert_id));
+  EXPECT_TRUE(publishedEvent(EventResource::kPolicy, Event::Operation::kCreated, "fromdoc"));
+  EXPECT_TRUE(publishedEvent(EventResource::kPolicyAttachment, Event::Operation::kCreated,
                              account_.arn("cert", cert_id) + "|existing"));
-  EXPECT_TRUE(publishedEvent("thingPrincipal", Event::Operation::kCreated,
+  EXPECT_TRUE(publishedEvent(EventResource::kThingPrincipal, Event::Operation::kCreated,
                              account_.arn("cert", cert_id) + "|dev-1"));
 }
 
@@ -305,7 +305,7 @@ TEST_F(ProvisioningTest, PolicyDocumentReusesAnIdenticalPolicyAndRefusesADiffere
   plan.certificate = certificateById(cert->certificate.id);
   plan.policies = {{"p", "same", kPolicy}};
   ASSERT_TRUE(registry_->provision(account_, plan).ok());
-  EXPECT_FALSE(publishedEvent("policy", Event::Operation::kCreated, "same"));
+  EXPECT_FALSE(publishedEvent(EventResource::kPolicy, Event::Operation::kCreated, "same"));
   EXPECT_EQ(attachedPolicies(cert->certificate.id), (std::vector<std::string>{"same"}));
   plan.policies = {{"p", "same", kOtherPolicy}};
   expectFailure(registry_->provision(account_, plan), "different document");
@@ -346,8 +346,8 @@ TEST_F(ProvisioningTest, RegisterFirstThenCertificateIdActivatesTheDeviceCertifi
                                       {std::nullopt, 25, true})
                 ->items,
             (std::vector<std::string>{"device-7"}));
-  EXPECT_TRUE(publishedEvent("certificate", Event::Operation::kCreated, device.id()));
-  EXPECT_TRUE(publishedEvent("certificate", Event::Operation::kUpdated, device.id()));
+  EXPECT_TRUE(publishedEvent(EventResource::kCertificate, Event::Operation::kCreated, device.id()));
+  EXPECT_TRUE(publishedEvent(EventResource::kCertificate, Event::Operation::kUpdated, device.id()));
 
   // Running it again (the device reconnects) finds everything in place.
   auto again = registry_->provision(

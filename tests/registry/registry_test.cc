@@ -325,7 +325,7 @@ TEST_F(RegistryTest, FailedOperationsChangeNothingAndPublishNothing) {
 TEST_F(RegistryTest, EventsArePublishedAfterCommit) {
   std::optional<std::int64_t> version_seen;
   events_.subscribe([&](const Event& e) {
-    if (e.resource == "thing" && e.operation == Event::Operation::kUpdated) {
+    if (e.resource == EventResource::kThing && e.operation == Event::Operation::kUpdated) {
       version_seen = registry_->describeThing(account_, e.id)->version;
     }
   });

@@ -47,7 +47,7 @@ TEST_F(TopicRulesTest, CreateGetReplaceDelete) {
   EXPECT_EQ(nlohmann::json::parse(rule->actions), nlohmann::json::parse(kRepublish));
   ASSERT_TRUE(rule->error_action);
   EXPECT_EQ(nlohmann::json::parse(*rule->error_action)["http"]["url"], "http://127.0.0.1:9/e");
-  EXPECT_EQ(published_.back().resource, "topicRule");
+  EXPECT_EQ(published_.back().resource, registry::EventResource::kTopicRule);
   EXPECT_EQ(published_.back().operation, Event::Operation::kCreated);
   EXPECT_EQ(published_.back().id, "rule_1");
 
