@@ -17,7 +17,7 @@ import unittest
 import harness
 import mqtt_util as mu
 from mqtt_util import allow, policy, unique
-from test_mqtt import MqttTestCase
+from mqtt_case import MqttTestCase
 
 NOBODY = 65534
 
