@@ -4,19 +4,27 @@ namespace fleetgate::registry {
 namespace {
 
 // Timestamps are epoch milliseconds. JSON-valued columns hold compact JSON text.
+//
+// The SQL is portable: it is valid for SQLite and for PostgreSQL. Timestamps, versions and
+// counters are BIGINT because PostgreSQL's INTEGER is 32 bits; 0/1 flags stay INTEGER.
+// Released migrations said INTEGER where they now say BIGINT. That edit changes no database:
+// migrations are applied once by version, so existing files never run this text again, and
+// SQLite gives BIGINT the same INTEGER affinity, so new files store and compare exactly as
+// before (no column here is a single-column INTEGER PRIMARY KEY, the one place the spelling
+// would matter, as a rowid alias). Every migration after these must stay portable too.
 constexpr std::string_view kV1 = R"sql(
 CREATE TABLE accounts (
   account_id TEXT PRIMARY KEY,
   region TEXT NOT NULL,
   endpoint_prefix TEXT NOT NULL UNIQUE,
   registration_code TEXT,
-  created_at INTEGER NOT NULL
+  created_at BIGINT NOT NULL
 );
 CREATE TABLE access_keys (
   access_key_id TEXT PRIMARY KEY,
   secret_access_key TEXT NOT NULL,
   account_id TEXT NOT NULL REFERENCES accounts(account_id) ON DELETE CASCADE,
-  created_at INTEGER NOT NULL
+  created_at BIGINT NOT NULL
 );
 CREATE TABLE thing_types (
   account_id TEXT NOT NULL,
@@ -25,8 +33,8 @@ CREATE TABLE thing_types (
   description TEXT,
   searchable_attributes TEXT NOT NULL,
   deprecated INTEGER NOT NULL DEFAULT 0,
-  deprecation_date INTEGER,
-  created_at INTEGER NOT NULL,
+  deprecation_date BIGINT,
+  created_at BIGINT NOT NULL,
   PRIMARY KEY (account_id, name)
 );
 CREATE TABLE things (
@@ -35,9 +43,9 @@ CREATE TABLE things (
   id TEXT NOT NULL,
   type_name TEXT,
   attributes TEXT NOT NULL,
-  version INTEGER NOT NULL,
+  version BIGINT NOT NULL,
   billing_group TEXT,
-  created_at INTEGER NOT NULL,
+  created_at BIGINT NOT NULL,
   PRIMARY KEY (account_id, name)
 );
 CREATE INDEX things_by_type ON things (account_id, type_name);
@@ -48,8 +56,8 @@ CREATE TABLE thing_groups (
   parent TEXT,
   description TEXT,
   attributes TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
+  version BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
   PRIMARY KEY (account_id, name)
 );
 CREATE TABLE thing_group_members (
@@ -69,12 +77,12 @@ CREATE TABLE ca_certificates (
   auto_registration INTEGER NOT NULL,
   mode TEXT NOT NULL,
   registration_config TEXT,
-  created_at INTEGER NOT NULL,
-  modified_at INTEGER NOT NULL,
-  customer_version INTEGER NOT NULL,
+  created_at BIGINT NOT NULL,
+  modified_at BIGINT NOT NULL,
+  customer_version BIGINT NOT NULL,
   generation_id TEXT NOT NULL,
-  not_before INTEGER NOT NULL,
-  not_after INTEGER NOT NULL,
+  not_before BIGINT NOT NULL,
+  not_after BIGINT NOT NULL,
   PRIMARY KEY (account_id, id)
 );
 CREATE INDEX ca_certificates_by_subject ON ca_certificates (account_id, subject_hex);
@@ -85,12 +93,12 @@ CREATE TABLE certificates (
   status TEXT NOT NULL,
   ca_id TEXT,
   mode TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  modified_at INTEGER NOT NULL,
-  customer_version INTEGER NOT NULL,
+  created_at BIGINT NOT NULL,
+  modified_at BIGINT NOT NULL,
+  customer_version BIGINT NOT NULL,
   generation_id TEXT NOT NULL,
-  not_before INTEGER NOT NULL,
-  not_after INTEGER NOT NULL,
+  not_before BIGINT NOT NULL,
+  not_after BIGINT NOT NULL,
   PRIMARY KEY (account_id, id)
 );
 CREATE INDEX certificates_by_id ON certificates (id);
@@ -99,17 +107,17 @@ CREATE INDEX certificates_by_ca ON certificates (account_id, ca_id, created_at, 
 CREATE TABLE policies (
   account_id TEXT NOT NULL,
   name TEXT NOT NULL,
-  default_version INTEGER NOT NULL,
-  next_version INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
+  default_version BIGINT NOT NULL,
+  next_version BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
   PRIMARY KEY (account_id, name)
 );
 CREATE TABLE policy_versions (
   account_id TEXT NOT NULL,
   policy_name TEXT NOT NULL,
-  version_id INTEGER NOT NULL,
+  version_id BIGINT NOT NULL,
   document TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
+  created_at BIGINT NOT NULL,
   generation_id TEXT NOT NULL,
   PRIMARY KEY (account_id, policy_name, version_id)
 );
@@ -136,18 +144,18 @@ CREATE TABLE provisioning_templates (
   role_arn TEXT NOT NULL,
   pre_provisioning_hook TEXT,
   type TEXT NOT NULL,
-  default_version INTEGER NOT NULL,
-  next_version INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  modified_at INTEGER NOT NULL,
+  default_version BIGINT NOT NULL,
+  next_version BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  modified_at BIGINT NOT NULL,
   PRIMARY KEY (account_id, name)
 );
 CREATE TABLE provisioning_template_versions (
   account_id TEXT NOT NULL,
   template_name TEXT NOT NULL,
-  version_id INTEGER NOT NULL,
+  version_id BIGINT NOT NULL,
   body TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
+  created_at BIGINT NOT NULL,
   PRIMARY KEY (account_id, template_name, version_id)
 );
 )sql";
@@ -165,8 +173,8 @@ CREATE TABLE topic_rules (
   error_action TEXT,
   disabled INTEGER NOT NULL,
   aws_iot_sql_version TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  modified_at INTEGER NOT NULL,
+  created_at BIGINT NOT NULL,
+  modified_at BIGINT NOT NULL,
   PRIMARY KEY (account_id, name)
 );
 )sql";

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <unordered_map>
 
@@ -146,6 +147,14 @@ Status makePrivate(const std::filesystem::path& file) {
   return {};
 }
 
+// When a migration was applied: an audit record only, never compared, so the wall clock is
+// read here rather than injected.
+std::int64_t epochSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 SqliteDatabase::~SqliteDatabase() = default;
@@ -157,17 +166,20 @@ Result<std::unique_ptr<SqliteDatabase>> SqliteDatabase::open(
   FG_RETURN_IF_ERROR(makePrivate(file));
   FG_ASSIGN_OR_RETURN(db->writer_, openConnection(file, true));
   Connection& w = *db->writer_;
+  // Portable SQL, so a PostgreSQL backend keeps the same bookkeeping. Files made before this
+  // have `applied_at ... DEFAULT (unixepoch())`; the INSERT below names applied_at in the same
+  // unit (epoch seconds), so old and new files hold the same thing.
   FG_RETURN_IF_ERROR(w.execScript(
-      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at INTEGER "
-      "NOT NULL DEFAULT (unixepoch()))"));
+      "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL, applied_at BIGINT NOT "
+      "NULL)"));
   FG_RETURN_IF_ERROR(db->write([&](Transaction& tx) -> Status {
     FG_ASSIGN_OR_RETURN(auto row, tx.queryOne("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
     int current = static_cast<int>(row->integer(0));
     for (const Migration& m : migrations) {
       if (m.version <= current) continue;
       FG_RETURN_IF_ERROR(w.execScript(std::string(m.sql).c_str()));
-      FG_RETURN_IF_ERROR(
-          tx.exec("INSERT INTO schema_version (version) VALUES (?)", {std::int64_t{m.version}}));
+      FG_RETURN_IF_ERROR(tx.exec("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                                 {std::int64_t{m.version}, epochSeconds()}));
       current = m.version;
     }
     db->schema_version_ = current;
